@@ -1,0 +1,4 @@
+export * from './host.js';
+export * from './lines.js';
+export * from './plugin-output.js';
+export * from './types.js';

@@ -1,0 +1,146 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { hostFromRoutingKey, hostFromTopic, topicForHost } from './host.js';
+import { parseKey, parseMessage } from './lines.js';
+import { normalizePluginOutput } from './plugin-output.js';
+
+const seed = readFileSync(
+  new URL('../../../test/fixtures/protocol/seed-agent-output.tsv', import.meta.url),
+  'utf8',
+);
+const NOW = 1_404_871_100;
+
+describe('parseMessage on the design notes sample', () => {
+  const parsed = parseMessage(seed, { host: '10.0.0.1', now: NOW });
+
+  it('accepts 35 metrics and 3 meta values', () => {
+    expect(parsed.metrics).toHaveLength(35);
+    expect(parsed.meta).toHaveLength(3);
+    expect(parsed.warnings).toHaveLength(0);
+  });
+
+  it('rejects the three .device typos as an unknown data-source type', () => {
+    expect(parsed.rejected).toHaveLength(3);
+    for (const rejection of parsed.rejected) {
+      expect(rejection.reason).toMatch(/unknown data-source type "device"/);
+      expect(rejection.text).toContain('write-sectors.device');
+      expect(rejection.host).toBe('10.0.0.1');
+    }
+  });
+
+  it('splits keys into plugin, name and type', () => {
+    const cpuUser = parsed.metrics.find((m) => m.name === 'cpu-user');
+    expect(cpuUser).toEqual({
+      host: '10.0.0.1',
+      plugin: 'base',
+      name: 'cpu-user',
+      type: 'derive',
+      value: 44508,
+      timestamp: 1404871027,
+    });
+    expect(parsed.meta.find((m) => m.name === 'version')?.value).toMatch(/^Linux version 2\.6\.32/);
+  });
+});
+
+describe('parseMessage line handling', () => {
+  const now = 1_800_000_000;
+  const parse = (text: string) => parseMessage(text, { host: 'web01.example.com', now });
+
+  it('skips comments and blank lines without rejecting them', () => {
+    const parsed = parse(`# header\n// note\n\nbase.metrics.x.gauge\t1\t${now}\n`);
+    expect(parsed.metrics).toHaveLength(1);
+    expect(parsed.rejected).toHaveLength(0);
+  });
+
+  it('takes the host from a 4th field, even with the message host set', () => {
+    const parsed = parse(`10_1_2_3\tbase.metrics.x.gauge\t1\t${now}`);
+    expect(parsed.metrics[0]?.host).toBe('10.1.2.3');
+  });
+
+  it('keeps good lines around bad ones and names the reason of each bad one', () => {
+    const lines = [
+      `base.metrics.ok-1.gauge\t1\t${now}`,
+      `base.metrics.bad.gauge\tabc\t${now}`,
+      `base.metrics.missing\t${now}`,
+      `base.metrics.nodstype\t1\t${now}`,
+      `base.other.x.gauge\t1\t${now}`,
+      `base.metrics.old.gauge\t1\t900000000`,
+      `base.metrics.future.gauge\t1\t${now + 7200}`,
+      `base.metrics.notime.gauge\t1\t`,
+      `base.metrics.../../etc/passwd.gauge\t1\t${now}`,
+      `base.metrics.${'x'.repeat(200)}.gauge\t1\t${now}`,
+      `base.metrics.y.gauge\t1\t${now}\textra\tfields`,
+      `base.metrics.ok-2.counter\tU\t${now}`,
+      `base.metrics.long.gauge\t${'1'.repeat(5000)}\t${now}`,
+    ];
+    const parsed = parse(lines.join('\n'));
+    expect(parsed.metrics.map((m) => m.name)).toEqual(['ok-1', 'ok-2']);
+    expect(parsed.metrics[1]?.value).toBeNull();
+    const reasons = parsed.rejected.map((r) => `${r.line}: ${r.reason}`);
+    expect(reasons).toEqual([
+      expect.stringMatching(/^2: value "abc" is not a number/),
+      expect.stringMatching(/^3: missing field/),
+      expect.stringMatching(/^4: metric .* has no data-source type/),
+      expect.stringMatching(/^5: unknown kind "other"/),
+      expect.stringMatching(/^6: timestamp 900000000 is before 2000/),
+      expect.stringMatching(/^7: timestamp .* ahead/),
+      expect.stringMatching(/^8: missing timestamp/),
+      expect.stringMatching(/^9: name .* (empty or dot-only part|characters other than)/),
+      expect.stringMatching(/^10: name longer than/),
+      expect.stringMatching(/^11: too many fields/),
+      expect.stringMatching(/^13: line longer than 4096/),
+    ]);
+  });
+
+  it('unescapes an upstream-escaped plugin identifier', () => {
+    expect(parseKey('http%3A80.metrics.busy.gauge')).toEqual({
+      plugin: 'http:80',
+      kind: 'metrics',
+      name: 'busy',
+      type: 'gauge',
+    });
+    expect(parseKey('%2e%2e.metrics.x.gauge')).toMatch(/plugin name/);
+  });
+
+  it('rejects every line when there is no host at all', () => {
+    const parsed = parseMessage(`base.metrics.x.gauge\t1\t${now}`, { now });
+    expect(parsed.rejected[0]?.reason).toMatch(/no host/);
+  });
+});
+
+describe('host identity', () => {
+  it('reads IPv4 with underscores, hostnames and IPv6 from topics', () => {
+    expect(hostFromTopic('kurado/update/10_1_2_3')).toEqual({ host: '10.1.2.3' });
+    expect(hostFromTopic('kurado/update/Web01.Example.com')).toEqual({ host: 'web01.example.com' });
+    expect(hostFromTopic('kurado/update/2001:db8::1')).toEqual({ host: '2001:db8::1' });
+    expect(hostFromTopic('kurado/update/../../etc')).toHaveProperty('error');
+    expect(hostFromTopic('other/10_1_2_3')).toHaveProperty('error');
+  });
+
+  it('reads the host after kurado.update. in an AMQP routing key, dots included', () => {
+    expect(hostFromRoutingKey('kurado.update.10_1_2_3')).toEqual({ host: '10.1.2.3' });
+    expect(hostFromRoutingKey('kurado.update.db1.example.com')).toEqual({ host: 'db1.example.com' });
+  });
+
+  it('writes IPv4 dots as underscores in the topic', () => {
+    expect(topicForHost('10.1.2.3')).toBe('kurado/update/10_1_2_3');
+    expect(topicForHost('web01')).toBe('kurado/update/web01');
+  });
+});
+
+describe('normalizePluginOutput', () => {
+  it('applies the design-notes rules and keeps warn lines as warnings', () => {
+    const out = normalizePluginOutput(
+      'process',
+      'fork.derive\t39234\t\nstats.saikoro\t4\t100\nmeta.version\t1.2\nwarn.disk\tfull\ngarbage\n',
+      1000,
+    );
+    expect(out.lines).toEqual([
+      'process.metrics.fork.derive\t39234\t1000',
+      'process.metrics.stats.saikoro.gauge\t4\t100',
+      'process.meta.version\t1.2\t1000',
+      'process.warn.disk\tfull\t1000',
+    ]);
+    expect(out.problems).toEqual([expect.stringMatching(/^line 5: expected key<TAB>value/)]);
+  });
+});

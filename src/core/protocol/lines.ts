@@ -1,0 +1,216 @@
+import { hostProblem, normalizeHost, printable } from './host.js';
+import { DS_TYPES, type DsType, KINDS, type Kind, type ParsedMessage } from './types.js';
+
+/** Longest line accepted; an agent line is about 80 bytes, a kernel version about 200. */
+export const MAX_LINE_LENGTH = 4096;
+/** Longest metric or meta name, so that `<name>.<type>.rrd` escaped stays under NAME_MAX (255). */
+export const MAX_NAME_LENGTH = 120;
+/** Longest plugin identifier (`nginx:8080:/nginx_status`). */
+export const MAX_PLUGIN_LENGTH = 120;
+/** 2000-01-01T00:00:00Z: anything earlier is a broken clock, not history. */
+export const EARLIEST_TIMESTAMP = 946_684_800;
+/** How far ahead of the receiver's clock a timestamp may be (agents with a drifting clock). */
+export const MAX_FUTURE_SECONDS = 3600;
+
+const DS_TYPE_SET: ReadonlySet<string> = new Set(DS_TYPES);
+const KIND_SET: ReadonlySet<string> = new Set(KINDS);
+const PLUGIN_NAME = /^[A-Za-z0-9_-]+$/;
+const NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+const EPOCH = /^\d{1,12}$/;
+// Letters and digits of any script, and the punctuation metric names use; never a path
+// separator, whitespace, control or invisible formatting character.
+const NAME = /^[\p{L}\p{N}_.:@+%=,#~-]+$/u;
+
+export interface ParseOptions {
+  /** Host from the MQTT topic / routing key; lines may carry their own address as a 4th field. */
+  host?: string;
+  /** The receiver's clock in epoch seconds (for the future-timestamp check). */
+  now: number;
+}
+
+/** A key split into its parts: `base.metrics.cpu-user.derive`. */
+export interface ParsedKey {
+  plugin: string;
+  kind: Kind;
+  name: string;
+  type?: DsType;
+}
+
+/**
+ * Split and check `<plugin>.<metrics|meta|warn>.<name>[.<type>]`. Returns the reason on failure.
+ * The plugin part is URI-unescaped, as the upstream fetchers escape identifiers (`http%3A80`).
+ */
+export function parseKey(key: string): ParsedKey | string {
+  const firstDot = key.indexOf('.');
+  const secondDot = firstDot < 0 ? -1 : key.indexOf('.', firstDot + 1);
+  if (secondDot < 0) return `key "${printable(key)}" is not <plugin>.<metrics|meta|warn>.<name>`;
+  const rawPlugin = key.slice(0, firstDot);
+  const kind = key.slice(firstDot + 1, secondDot);
+  let rest = key.slice(secondDot + 1);
+  if (!KIND_SET.has(kind)) {
+    return `unknown kind "${printable(kind)}" in key "${printable(key)}" (expected metrics, meta or warn)`;
+  }
+  const plugin = unescapePlugin(rawPlugin);
+  const pluginProblem = pluginIdentifierProblem(plugin);
+  if (pluginProblem) return `${pluginProblem} in key "${printable(key)}"`;
+
+  let type: DsType | undefined;
+  if (kind === 'metrics') {
+    const lastDot = rest.lastIndexOf('.');
+    const suffix = lastDot < 0 ? '' : rest.slice(lastDot + 1);
+    if (!DS_TYPE_SET.has(suffix)) {
+      return lastDot < 0
+        ? `metric "${printable(key)}" has no data-source type (append .gauge, .counter, .derive or .absolute)`
+        : `unknown data-source type "${printable(suffix)}" in "${printable(key)}" (expected gauge, counter, derive or absolute)`;
+    }
+    type = suffix as DsType;
+    rest = rest.slice(0, lastDot);
+  }
+  const nameProblem = metricNameProblem(rest);
+  if (nameProblem) return `${nameProblem} in key "${printable(key)}"`;
+  return type ? { plugin, kind: kind as Kind, name: rest, type } : { plugin, kind: kind as Kind, name: rest };
+}
+
+/** Why `name` is no acceptable metric/meta/warn name, or undefined. */
+export function metricNameProblem(name: string): string | undefined {
+  if (name.length === 0) return 'empty name';
+  if (name.length > MAX_NAME_LENGTH) return `name longer than ${MAX_NAME_LENGTH} characters`;
+  if (!NAME.test(name))
+    return `name "${printable(name)}" has characters other than letters, digits and _.:@+%=,#~-`;
+  if (name.startsWith('.') || name.endsWith('.') || name.includes('..')) {
+    return `name "${printable(name)}" has an empty or dot-only part`;
+  }
+  if (/%2e|%2f|%5c|%00/i.test(name)) return `name "${printable(name)}" hides a path character in %-escapes`;
+  return undefined;
+}
+
+/** Why `plugin` is no acceptable plugin identifier (`name[:arg...]`), or undefined. */
+export function pluginIdentifierProblem(plugin: string): string | undefined {
+  if (plugin.length === 0) return 'empty plugin name';
+  if (plugin.length > MAX_PLUGIN_LENGTH)
+    return `plugin identifier longer than ${MAX_PLUGIN_LENGTH} characters`;
+  const colon = plugin.indexOf(':');
+  const name = colon < 0 ? plugin : plugin.slice(0, colon);
+  if (!PLUGIN_NAME.test(name)) return `plugin name "${printable(name)}" is not [A-Za-z0-9_-]+`;
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing them is the point
+  if (/[\u0000-\u001f\u007f\s\\]/.test(plugin))
+    return `plugin identifier "${printable(plugin)}" has whitespace or control characters`;
+  if (plugin.split(/[:/]/).some((part) => part === '..'))
+    return `plugin identifier "${printable(plugin)}" has a ".." part`;
+  return undefined;
+}
+
+function unescapePlugin(raw: string): string {
+  if (!raw.includes('%')) return raw;
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
+}
+
+/**
+ * Parse one message of lines. Never throws: every line that is not accepted lands in
+ * `rejected` with a reason, and its neighbours are still parsed.
+ */
+export function parseMessage(payload: string, options: ParseOptions): ParsedMessage {
+  const result: ParsedMessage = { metrics: [], meta: [], warnings: [], rejected: [] };
+  const latest = options.now + MAX_FUTURE_SECONDS;
+  let lineNumber = 0;
+  let start = 0;
+  const length = payload.length;
+  while (start <= length) {
+    let end = payload.indexOf('\n', start);
+    if (end < 0) end = length;
+    lineNumber++;
+    let line = payload.slice(start, end);
+    start = end + 1;
+    if (line.endsWith('\r')) line = line.slice(0, -1);
+    if (line.length === 0 || line.startsWith('#') || line.startsWith('//')) continue;
+    const reject = (reason: string, host?: string) => {
+      result.rejected.push(
+        host === undefined
+          ? { line: lineNumber, text: printable(line), reason }
+          : { line: lineNumber, text: printable(line), reason, host },
+      );
+    };
+    if (line.length > MAX_LINE_LENGTH) {
+      reject(`line longer than ${MAX_LINE_LENGTH} characters`, options.host);
+      continue;
+    }
+    const fields = line.split('\t');
+    let host = options.host;
+    let key: string;
+    let value: string;
+    let epochText: string;
+    if (fields.length === 3) {
+      [key, value, epochText] = fields as [string, string, string];
+    } else if (fields.length === 4) {
+      const address = normalizeHost(fields[0]!);
+      const problem = hostProblem(address);
+      if (problem) {
+        reject(`bad address field: ${problem}`, options.host);
+        continue;
+      }
+      host = address;
+      [, key, value, epochText] = fields as [string, string, string, string];
+    } else {
+      reject(
+        fields.length < 3
+          ? `missing field: expected key<TAB>value<TAB>epoch, got ${fields.length} field(s)`
+          : `too many fields: expected 3 or 4 TAB-separated fields, got ${fields.length}`,
+        options.host,
+      );
+      continue;
+    }
+    if (host === undefined) {
+      reject('no host: the line has no address field and the message no host topic');
+      continue;
+    }
+    const parsedKey = parseKey(key);
+    if (typeof parsedKey === 'string') {
+      reject(parsedKey, host);
+      continue;
+    }
+    if (!EPOCH.test(epochText)) {
+      reject(
+        epochText === '' ? 'missing timestamp' : `timestamp "${printable(epochText)}" is not epoch seconds`,
+        host,
+      );
+      continue;
+    }
+    const timestamp = Number(epochText);
+    if (timestamp < EARLIEST_TIMESTAMP) {
+      reject(`timestamp ${timestamp} is before 2000-01-01`, host);
+      continue;
+    }
+    if (timestamp > latest) {
+      reject(
+        `timestamp ${timestamp} is more than ${MAX_FUTURE_SECONDS} s ahead of this receiver's clock (${options.now})`,
+        host,
+      );
+      continue;
+    }
+    const { plugin, name } = parsedKey;
+    if (parsedKey.kind === 'metrics') {
+      let number: number | null;
+      if (value === 'U' || value === 'nan' || value === 'NaN') number = null;
+      else if (NUMBER.test(value)) {
+        number = Number(value);
+        if (!Number.isFinite(number)) {
+          reject(`value "${printable(value)}" is out of range`, host);
+          continue;
+        }
+      } else {
+        reject(`value "${printable(value)}" is not a number (or U for unknown)`, host);
+        continue;
+      }
+      result.metrics.push({ host, plugin, name, type: parsedKey.type!, value: number, timestamp });
+    } else if (parsedKey.kind === 'meta') {
+      result.meta.push({ host, plugin, name, value, timestamp });
+    } else {
+      result.warnings.push({ host, plugin, name, message: value, timestamp });
+    }
+  }
+  return result;
+}

@@ -1,0 +1,63 @@
+import path from 'node:path';
+import type { DsType } from '../protocol/types.js';
+
+const SAFE_BYTE = /^[A-Za-z0-9_.-]$/;
+
+/**
+ * Escape one path component from a whitelist: `[A-Za-z0-9_.-]` stay, every other byte of the
+ * UTF-8 encoding becomes `%XX`, and a component made only of dots is escaped whole, so that no
+ * metric, plugin or host name can ever leave data_dir.
+ */
+export function escapePathComponent(component: string): string {
+  if (/^\.*$/.test(component)) return [...component].map(() => '%2E').join('') || '%';
+  let out = '';
+  for (const char of component) {
+    if (SAFE_BYTE.test(char)) out += char;
+    else
+      for (const byte of Buffer.from(char, 'utf8'))
+        out += `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
+}
+
+/** The inverse of escapePathComponent, for listing what is on disk. */
+export function unescapePathComponent(component: string): string {
+  return decodeURIComponent(component);
+}
+
+/** `<data_dir>/<host>/<plugin>/<name>.<type>.rrd`, every component escaped. */
+export function rrdFilePath(
+  dataDir: string,
+  host: string,
+  plugin: string,
+  name: string,
+  type: DsType,
+): string {
+  return path.join(
+    dataDir,
+    escapePathComponent(host),
+    escapePathComponent(plugin),
+    `${escapePathComponent(`${name}.${type}`)}.rrd`,
+  );
+}
+
+/** RRA definition of every metric file: AVERAGE/MIN/MAX × 1 min×2 d, 5 min×10 d, 1 h×40 d, 1 d×3 y. */
+export const RRA_DEFINITIONS: readonly string[] = ['AVERAGE', 'MIN', 'MAX'].flatMap((cf) =>
+  ['1:2880', '5:2880', '60:960', '1440:1100'].map((spec) => `RRA:${cf}:0.5:${spec}`),
+);
+
+export const RRD_STEP = 60;
+export const DS_HEARTBEAT = 120;
+export const DS_NAME = 'n';
+
+/** Arguments after the file name for `rrdtool create` / rrdcached `CREATE`. */
+export function createArguments(type: DsType, firstTimestamp: number): string[] {
+  return [
+    '-s',
+    String(RRD_STEP),
+    '-b',
+    String(firstTimestamp - 10),
+    `DS:${DS_NAME}:${type.toUpperCase()}:${DS_HEARTBEAT}:U:U`,
+    ...RRA_DEFINITIONS,
+  ];
+}

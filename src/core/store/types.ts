@@ -1,0 +1,96 @@
+import type { MetaValue, WarnValue } from '../protocol/types.js';
+
+/** How a host came to be known: listed in the imported server list, or seen pushing. */
+export type HostOrigin = 'import' | 'auto';
+
+/** The service a host that pushes without being listed is registered under. */
+export const UNREGISTERED_SERVICE = 'unregistered';
+
+export interface HostRecord {
+  address: string;
+  hostname: string;
+  comments: string;
+  service: string;
+  /** Sub-group inside the service (may be empty). */
+  label: string;
+  /** Role name from the server list (its plugin list is in `plugins`). */
+  role: string;
+  /** Plugin identifiers the role lists: `base`, `nginx:8080:/nginx_status`, `mysql:3306`. */
+  plugins: string[];
+  origin: HostOrigin;
+}
+
+export interface MetaEntry {
+  host: string;
+  plugin: string;
+  name: string;
+  value: string;
+  /** Epoch seconds the value was reported at. */
+  timestamp: number;
+}
+
+export interface WarningEntry {
+  host: string;
+  plugin: string;
+  name: string;
+  message: string;
+  /** Epoch seconds the warning was reported at. */
+  timestamp: number;
+}
+
+export interface LastReceived {
+  host: string;
+  plugin: string;
+  /** Epoch seconds the receiver stored the last message for this host+plugin. */
+  at: number;
+}
+
+/** One group commit of the Ingestor: everything non-RRD from many messages, in one transaction. */
+export interface StoreBatch {
+  meta: MetaValue[];
+  warnings: WarnValue[];
+  /** host+plugin pairs that delivered data in this batch, stamped with `receivedAt`. */
+  received: { host: string; plugin: string }[];
+  /** Receiver clock, epoch seconds. */
+  receivedAt: number;
+}
+
+export type HostStatus = 'ok' | 'warn' | 'critical' | 'unknown';
+
+/** Meta values live 1 hour, warnings 5 minutes, as in the design notes. */
+export const META_TTL_SECONDS = 3600;
+export const WARNING_TTL_SECONDS = 300;
+/** A host whose `base` plugin was not received for this long is critical. */
+export const STALE_AFTER_SECONDS = 300;
+
+/**
+ * Host metadata, shared by every Kurado process. Implementations: MySQL/MariaDB (production)
+ * and SQLite (one machine); both pass test/store/contract.ts.
+ */
+export interface MetaStore {
+  /** Create or upgrade the schema; safe to run any number of times. */
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+
+  /** Insert or update listed hosts (origin `import`); an auto-registered host becomes imported. */
+  upsertHosts(hosts: HostRecord[]): Promise<void>;
+  /** Register addresses not known yet under the "unregistered" service; returns the new ones. */
+  registerUnknownHosts(addresses: string[]): Promise<string[]>;
+  listHosts(): Promise<HostRecord[]>;
+  /** A host by address or hostname. */
+  findHost(addressOrHostname: string): Promise<HostRecord | undefined>;
+  removeHosts(addresses: string[]): Promise<void>;
+
+  /** Meta (only rows whose value changed or whose TTL needs refreshing), warnings, last-received. */
+  writeBatch(batch: StoreBatch): Promise<void>;
+
+  /** Unexpired meta of a host (optionally one plugin), at `now`. */
+  meta(host: string, now: number, plugin?: string): Promise<MetaEntry[]>;
+  /** Warnings of the last 5 minutes for a host, newest first. */
+  warnings(host: string, now: number): Promise<WarningEntry[]>;
+  lastReceived(host: string): Promise<LastReceived[]>;
+  /** Status of every listed host (or of `addresses`), per the design's rules. */
+  statuses(now: number, addresses?: string[]): Promise<Map<string, HostStatus>>;
+  /** Delete expired meta and warnings; returns how many rows went. */
+  expire(now: number): Promise<number>;
+}
