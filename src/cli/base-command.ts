@@ -1,0 +1,66 @@
+import { Command, Flags, type Interfaces } from '@oclif/core';
+import { type ConfigOverrides, type KuradoConfig, loadConfig } from '../core/config.js';
+import { createLogger, type Logger } from '../core/log.js';
+
+export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>;
+
+/**
+ * Flags every server-side command shares. Precedence: flag > `KURADO_*` environment >
+ * `kurado.toml` > default. Secrets stay out of `--help`: no default shows a URL with a password.
+ */
+export abstract class BaseCommand<T extends typeof Command> extends Command {
+  static override baseFlags = {
+    config: Flags.string({
+      char: 'c',
+      description: 'Path to kurado.toml (server settings).',
+      env: 'KURADO_CONFIG',
+      helpGroup: 'GLOBAL',
+    }),
+    'data-dir': Flags.string({
+      description: 'Root of the RRD tree. [env: KURADO_DATA_DIR] [default: /var/lib/kurado]',
+      helpGroup: 'GLOBAL',
+    }),
+    rrdcached: Flags.string({
+      description: 'rrdcached address, unix:/path or host:port; without it values go through `rrdtool -`. [env: KURADO_RRDCACHED]',
+      helpGroup: 'GLOBAL',
+    }),
+    store: Flags.string({
+      description: 'Metadata store: mysql://user:pass@host:port/db or sqlite:/path. [env: KURADO_STORE_URL] [default: sqlite:<data-dir>/kurado.db]',
+      helpGroup: 'GLOBAL',
+    }),
+    'log-level': Flags.option({
+      options: ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const,
+      description: 'Log level of the JSON logs on stderr. [env: KURADO_LOG_LEVEL]',
+      helpGroup: 'GLOBAL',
+    })(),
+  };
+
+  protected flags!: BaseFlags<T>;
+  protected settings!: KuradoConfig;
+  protected log_!: Logger;
+
+  public override async init(): Promise<void> {
+    await super.init();
+    const { flags } = await this.parse({
+      flags: this.ctor.flags,
+      baseFlags: (super.ctor as typeof BaseCommand).baseFlags,
+      args: this.ctor.args,
+      strict: this.ctor.strict,
+    });
+    this.flags = flags as BaseFlags<T>;
+    this.settings = loadConfig({
+      configPath: this.flags.config,
+      overrides: this.configOverrides(),
+    });
+    this.log_ = createLogger(this.id ?? 'kurado', this.flags['log-level'] ?? process.env.KURADO_LOG_LEVEL ?? 'info');
+  }
+
+  /** Flags that override settings; commands with more settings extend this. */
+  protected configOverrides(): ConfigOverrides {
+    const overrides: ConfigOverrides = {};
+    if (this.flags['data-dir']) overrides.dataDir = this.flags['data-dir'];
+    if (this.flags.rrdcached) overrides.rrdcached = this.flags.rrdcached;
+    if (this.flags.store) overrides.storeUrl = this.flags.store;
+    return overrides;
+  }
+}

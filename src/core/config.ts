@@ -1,0 +1,148 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parse as parseToml, TomlError } from 'smol-toml';
+
+/** Server-side settings (`kurado.toml`), after environment variables and flags were applied. */
+export interface KuradoConfig {
+  /** Root of the RRD tree: `<data_dir>/<host>/<plugin>/<metric>.rrd`. */
+  dataDir: string;
+  /** `unix:/path` or `host:port` of rrdcached; undefined writes through a `rrdtool -` process. */
+  rrdcached?: string;
+  /** `mysql://user:pass@host:port/db` or `sqlite:/path/kurado.db`. */
+  storeUrl: string;
+  mqttUrl?: string;
+  amqpUrl?: string;
+  /** Extra/overriding graph templates (`*.toml`). */
+  graphsDir?: string;
+  web: {
+    listen: string;
+    auth: 'none' | 'basic';
+    usersFile?: string;
+    trustedProxyHeader?: string;
+    allowFrom: string[];
+  };
+  pull: { concurrency: number };
+}
+
+/** Settings given on the command line; undefined means "not given". */
+export type ConfigOverrides = Partial<Omit<KuradoConfig, 'web' | 'pull'>> & {
+  web?: Partial<KuradoConfig['web']>;
+  pull?: Partial<KuradoConfig['pull']>;
+};
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Environment variables and the setting each overrides (for systemd `EnvironmentFile=`). */
+export const ENVIRONMENT_VARIABLES = {
+  KURADO_DATA_DIR: 'data_dir',
+  KURADO_RRDCACHED: 'rrdcached',
+  KURADO_STORE_URL: 'store',
+  KURADO_MQTT_URL: 'mqtt',
+  KURADO_AMQP_URL: 'amqp',
+  KURADO_GRAPHS_DIR: 'graphs_dir',
+  KURADO_WEB_LISTEN: 'web.listen',
+  KURADO_PULL_CONCURRENCY: 'pull.concurrency',
+} as const;
+
+export const DEFAULT_DATA_DIR = '/var/lib/kurado';
+export const DEFAULT_WEB_LISTEN = '0.0.0.0:5434';
+
+interface TomlShape {
+  data_dir?: unknown;
+  rrdcached?: unknown;
+  store?: unknown;
+  mqtt?: unknown;
+  amqp?: unknown;
+  graphs_dir?: unknown;
+  web?: { listen?: unknown; auth?: unknown; users_file?: unknown; trusted_proxy_header?: unknown; allow_from?: unknown };
+  pull?: { concurrency?: unknown };
+}
+
+/**
+ * Load settings: defaults < `kurado.toml` < `KURADO_*` environment < command-line flags.
+ * A broken file is reported with its path, line and column.
+ */
+export function loadConfig(options: {
+  configPath?: string;
+  env?: NodeJS.ProcessEnv;
+  overrides?: ConfigOverrides;
+}): KuradoConfig {
+  const env = options.env ?? process.env;
+  const file = options.configPath ? readTomlFile(options.configPath) : {};
+  const base = options.configPath ? path.dirname(path.resolve(options.configPath)) : process.cwd();
+  const where = options.configPath ?? 'defaults';
+  const str = (value: unknown, key: string): string | undefined => {
+    if (value === undefined || value === '') return undefined;
+    if (typeof value !== 'string') throw new ConfigError(`${where}: "${key}" must be a string`);
+    return value;
+  };
+  const web = file.web ?? {};
+  const dataDir = options.overrides?.dataDir ?? env.KURADO_DATA_DIR ?? str(file.data_dir, 'data_dir') ?? DEFAULT_DATA_DIR;
+  const resolvedDataDir = path.resolve(base, dataDir);
+  const allowFrom = options.overrides?.web?.allowFrom ?? (Array.isArray(web.allow_from) ? web.allow_from.map(String) : []);
+  const auth = options.overrides?.web?.auth ?? str(web.auth, 'web.auth') ?? 'none';
+  if (auth !== 'none' && auth !== 'basic') throw new ConfigError(`${where}: web.auth must be "none" or "basic", not "${auth}"`);
+  const concurrencyText = options.overrides?.pull?.concurrency ?? env.KURADO_PULL_CONCURRENCY ?? file.pull?.concurrency ?? 16;
+  const concurrency = Number(concurrencyText);
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    throw new ConfigError(`${where}: pull.concurrency must be a positive integer, not "${concurrencyText}"`);
+  }
+  const graphsDir = options.overrides?.graphsDir ?? env.KURADO_GRAPHS_DIR ?? str(file.graphs_dir, 'graphs_dir');
+  const usersFile = options.overrides?.web?.usersFile ?? str(web.users_file, 'web.users_file');
+  const config: KuradoConfig = {
+    dataDir: resolvedDataDir,
+    storeUrl:
+      options.overrides?.storeUrl ??
+      env.KURADO_STORE_URL ??
+      str(file.store, 'store') ??
+      `sqlite:${path.join(resolvedDataDir, 'kurado.db')}`,
+    web: {
+      listen: options.overrides?.web?.listen ?? env.KURADO_WEB_LISTEN ?? str(web.listen, 'web.listen') ?? DEFAULT_WEB_LISTEN,
+      auth,
+      allowFrom,
+    },
+    pull: { concurrency },
+  };
+  const rrdcached = options.overrides?.rrdcached ?? env.KURADO_RRDCACHED ?? str(file.rrdcached, 'rrdcached');
+  if (rrdcached) config.rrdcached = rrdcached;
+  const mqttUrl = options.overrides?.mqttUrl ?? env.KURADO_MQTT_URL ?? str(file.mqtt, 'mqtt');
+  if (mqttUrl) config.mqttUrl = mqttUrl;
+  const amqpUrl = options.overrides?.amqpUrl ?? env.KURADO_AMQP_URL ?? str(file.amqp, 'amqp');
+  if (amqpUrl) config.amqpUrl = amqpUrl;
+  if (graphsDir) config.graphsDir = path.resolve(base, graphsDir);
+  if (usersFile) config.web.usersFile = path.resolve(base, usersFile);
+  const proxyHeader = options.overrides?.web?.trustedProxyHeader ?? str(web.trusted_proxy_header, 'web.trusted_proxy_header');
+  if (proxyHeader) config.web.trustedProxyHeader = proxyHeader;
+  return config;
+}
+
+/** Parse a TOML file, turning syntax errors into `<file>:<line>:<column>: <message>`. */
+export function readTomlFile(file: string): TomlShape & Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`cannot read ${file}: ${(error as Error).message}`);
+  }
+  try {
+    return parseToml(text) as TomlShape & Record<string, unknown>;
+  } catch (error) {
+    if (error instanceof TomlError) {
+      throw new ConfigError(`${file}:${error.line}:${error.column}: ${error.message.split('\n')[0]}`);
+    }
+    throw error;
+  }
+}
+
+/** A URL with its password replaced by `***`, for logs and `--help`. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
+  }
+}
