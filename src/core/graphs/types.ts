@@ -1,0 +1,68 @@
+import type { MetaEntry } from '../store/types.js';
+
+/** Time ranges a graph can show; `custom` takes `from`/`to`. */
+export const TERMS = ['1hour', '4hours', '8hours', 'day', '3days', 'week', 'month', 'year', 'custom'] as const;
+export type Term = (typeof TERMS)[number];
+
+export interface GraphRequest {
+  /** Host address as stored (directory name under data_dir before escaping). */
+  host: string;
+  /** Plugin identifier: `base`, `nginx:8080:/nginx_status`. */
+  plugin: string;
+  /** Graph key, including the item for per-item graphs: `cpu`, `traffic-eth0`. */
+  graph: string;
+  term: Term;
+  /** Epoch seconds; required for `custom`. */
+  from?: number;
+  to?: number;
+  width: number;
+  height: number;
+}
+
+export interface GraphInfo {
+  plugin: string;
+  key: string;
+  title: string;
+}
+
+/** A heading on the host page (e.g. "CPU Memory", "Traffic(eth0)") and its graphs. */
+export interface GraphGroup {
+  title: string;
+  graphs: GraphInfo[];
+}
+
+export interface PluginGraphs {
+  plugin: string;
+  groups: GraphGroup[];
+}
+
+/** `rrdtool xport --json` output, reshaped: one series per legend, values per timestamp. */
+export interface GraphData {
+  start: number;
+  end: number;
+  step: number;
+  legends: string[];
+  rows: { timestamp: number; values: (number | null)[] }[];
+}
+
+/**
+ * What `kurado serve` and `kurado graph render` need from the graph side. Implemented in
+ * src/core/graphs with templates + a pool of `rrdtool -` processes.
+ */
+export interface GraphService {
+  /** Every graph that can be drawn for a host, from its RRD files and meta lists. */
+  list(host: string, meta: MetaEntry[]): Promise<PluginGraphs[]>;
+  renderPng(request: GraphRequest, meta: MetaEntry[]): Promise<Buffer>;
+  exportData(request: GraphRequest, meta: MetaEntry[]): Promise<GraphData>;
+  close(): Promise<void>;
+}
+
+/** The host, plugin or graph does not exist (HTTP 404). */
+export class GraphNotFoundError extends Error {
+  override name = 'GraphNotFoundError';
+}
+
+/** The request itself is wrong: bad term, from after to, width out of range (HTTP 400). */
+export class GraphRequestError extends Error {
+  override name = 'GraphRequestError';
+}
