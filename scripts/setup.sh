@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Makes a fresh machine ready for Kurado and its tests. Idempotent; fast when nothing is missing.
+#  - installs what Kurado needs from Debian when missing (as root): rrdtool, rrdcached, fonts for
+#    the graphs; with --test also chromium (browser tests) and nginx/memcached (pull plugin tests);
+#  - installs the npm dependencies when node_modules is missing;
+#  - checks that MariaDB, RabbitMQ, Mosquitto and Redis answer, and says which one does not and
+#    how to start it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_test=0
+want_services=0
+for arg in "$@"; do
+  case "$arg" in
+    --test) want_test=1; want_services=1 ;;
+    --services) want_services=1 ;;
+    *) echo "usage: scripts/setup.sh [--test] [--services]" >&2; exit 2 ;;
+  esac
+done
+
+packages=(rrdtool rrdcached fonts-dejavu-core)
+binaries=(/usr/bin/rrdtool /usr/bin/rrdcached /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf)
+if [ "$want_test" = 1 ]; then
+  packages+=(chromium nginx-light memcached)
+  binaries+=(/usr/bin/chromium /usr/sbin/nginx /usr/bin/memcached)
+fi
+
+missing=()
+for i in "${!packages[@]}"; do
+  [ -e "${binaries[$i]}" ] || missing+=("${packages[$i]}")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "setup: missing Debian packages: ${missing[*]}; run as root: sudo $0 $*" >&2
+    exit 1
+  fi
+  echo "setup: installing ${missing[*]} from Debian"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: installing npm dependencies (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+if [ "$want_services" = 1 ]; then
+  failed=0
+  check() { # name host port how-to-start
+    if ! timeout 3 bash -c "exec 3<>/dev/tcp/$2/$3" 2>/dev/null; then
+      echo "setup: $1 does not answer on $2:$3; start it with: $4" >&2
+      failed=1
+    fi
+  }
+  check MariaDB 127.0.0.1 3306 "start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd"
+  check RabbitMQ 127.0.0.1 5672 "rabbitmq-server -detached"
+  check Mosquitto 127.0.0.1 1883 "mosquitto -d -c /etc/mosquitto/mosquitto.conf"
+  check Redis 127.0.0.1 6379 "redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no"
+  [ "$failed" = 0 ] || exit 1
+fi
+echo "setup: ready"
