@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test
 npx biome check .
-npx tsc -p tsconfig.json --noEmit
+npx tsc -p tsconfig.check.json
 npm run --silent build
 npm run --silent build:agent
 npx vitest run "$@"

@@ -1,0 +1,114 @@
+import type { Logger } from '../log.js';
+import { type Delivery, GroupCommitter } from './group-commit.js';
+import type { IngestReport, Ingestor } from './ingestor.js';
+
+/** A broker subscription that hands over deliveries: MQTT, AMQP or the embedded broker. */
+export interface Consumer {
+  start(onDelivery: (delivery: Delivery) => void): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Counters since start; the per-minute summary logs their change. */
+export interface ReceiverTotals {
+  commits: number;
+  messages: number;
+  values: number;
+  rejected: number;
+  duplicates: number;
+  created: number;
+  failed: number;
+  newHosts: number;
+  /** Largest lag seen in the current summary period, seconds. */
+  maxLagSeconds: number;
+}
+
+export interface ReceiverOptions {
+  consumers: Consumer[];
+  ingestor: Ingestor;
+  logger?: Logger;
+  summaryIntervalMs?: number;
+  maxMessagesPerCommit?: number;
+}
+
+/**
+ * Runs consumers into one group committer and logs a one-line summary per minute. `stop`
+ * commits and acknowledges what is in flight before closing the broker connections.
+ */
+export class Receiver {
+  readonly totals: ReceiverTotals = {
+    commits: 0,
+    messages: 0,
+    values: 0,
+    rejected: 0,
+    duplicates: 0,
+    created: 0,
+    failed: 0,
+    newHosts: 0,
+    maxLagSeconds: 0,
+  };
+  private readonly committer: GroupCommitter;
+  private summaryTimer: NodeJS.Timeout | undefined;
+  private lastSummary: ReceiverTotals = { ...this.totals };
+
+  constructor(private readonly options: ReceiverOptions) {
+    const committerOptions: ConstructorParameters<typeof GroupCommitter>[0] = {
+      ingestor: options.ingestor,
+      onCommit: (report) => this.count(report),
+    };
+    if (options.logger) committerOptions.logger = options.logger;
+    if (options.maxMessagesPerCommit) committerOptions.maxMessages = options.maxMessagesPerCommit;
+    this.committer = new GroupCommitter(committerOptions);
+  }
+
+  async start(): Promise<void> {
+    const intervalMs = this.options.summaryIntervalMs ?? 60_000;
+    this.summaryTimer = setInterval(() => this.logSummary(intervalMs), intervalMs);
+    this.summaryTimer.unref();
+    await Promise.all(this.options.consumers.map((consumer) => consumer.start((delivery) => this.committer.add(delivery))));
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.summaryTimer);
+    await this.committer.drain();
+    await Promise.all(this.options.consumers.map((consumer) => consumer.stop()));
+    this.logSummary(0);
+  }
+
+  private count(report: IngestReport): void {
+    const totals = this.totals;
+    totals.commits++;
+    totals.messages += report.messages;
+    totals.values += report.values;
+    totals.rejected += report.rejected;
+    totals.duplicates += report.duplicates;
+    totals.created += report.created;
+    totals.failed += report.failed;
+    totals.newHosts += report.newHosts.length;
+    totals.maxLagSeconds = Math.max(totals.maxLagSeconds, report.lagSeconds);
+  }
+
+  private logSummary(intervalMs: number): void {
+    const now = this.totals;
+    const last = this.lastSummary;
+    const delta = (key: keyof ReceiverTotals) => now[key] - last[key];
+    this.options.logger?.info(
+      {
+        messages: delta('messages'),
+        values: delta('values'),
+        rejected: delta('rejected'),
+        duplicates: delta('duplicates'),
+        created: delta('created'),
+        failed: delta('failed'),
+        newHosts: delta('newHosts'),
+        commits: delta('commits'),
+        lagSeconds: now.maxLagSeconds,
+        backlog: this.committer.backlog,
+      },
+      intervalMs > 0
+        ? `last ${Math.round(intervalMs / 1000)}s: ${delta('messages')} messages, ${delta('values')} values, ${delta('rejected')} rejected, ${delta('created')} files created, lag ${now.maxLagSeconds}s`
+        : `stopped after ${now.messages} messages, ${now.values} values`,
+    );
+    this.lastSummary = { ...now };
+    now.maxLagSeconds = 0;
+  }
+}

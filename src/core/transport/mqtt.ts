@@ -1,0 +1,100 @@
+import { hostname } from 'node:os';
+import mqtt, { type MqttClient } from 'mqtt';
+import { redactUrl } from '../config.js';
+import type { Delivery } from '../ingest/group-commit.js';
+import type { Logger } from '../log.js';
+import { hostFromTopic } from '../protocol/host.js';
+
+/** Shared subscription: every receiver is a member of group "kurado" and Mosquitto spreads the load. */
+export const SHARED_UPDATE_SUBSCRIPTION = '$share/kurado/kurado/update/+';
+
+export interface MqttConsumerOptions {
+  url: string;
+  /**
+   * Subscriber connections in the shared group. MQTT.js hands a connection's publishes over one at
+   * a time and sends the PUBACK only after the message was stored, so each connection holds one
+   * message per group commit: more connections, bigger commits. Each also gets its own broker-side
+   * queue, which spreads a burst of thousands of agents over several `max_queued_messages` limits.
+   */
+  connections?: number;
+  /** Stable client-id prefix: the broker keeps each persistent session's messages while we are down. */
+  clientIdPrefix?: string;
+  /** Topic filter; the default is the shared subscription. Tests use a plain topic on aedes. */
+  subscription?: string;
+  logger?: Logger;
+}
+
+/**
+ * Consumes agent messages from an MQTT broker with QoS 1 and persistent sessions (clean=false),
+ * so messages published while the receiver was down or unacknowledged when it died are delivered
+ * again. Reconnects on its own (MQTT.js backoff); logs the broker address, never its password.
+ */
+export class MqttConsumer {
+  private readonly clients: MqttClient[] = [];
+  private readonly address: string;
+  private lastErrorLog = 0;
+
+  constructor(private readonly options: MqttConsumerOptions) {
+    this.address = redactUrl(options.url);
+  }
+
+  /** Resolves once every connection is subscribed; keeps retrying while the broker is down. */
+  async start(onDelivery: (delivery: Delivery) => void): Promise<void> {
+    const count = this.options.connections ?? 32;
+    const prefix = this.options.clientIdPrefix ?? `kurado-receive-${hostname()}`;
+    const subscription = this.options.subscription ?? SHARED_UPDATE_SUBSCRIPTION;
+    const subscribed: Promise<void>[] = [];
+    for (let index = 0; index < count; index++) {
+      const client = mqtt.connect(this.options.url, {
+        clientId: `${prefix}-${index}`,
+        clean: false,
+        protocolVersion: 4,
+        keepalive: 30,
+        reconnectPeriod: 2000,
+        connectTimeout: 10_000,
+        resubscribe: false,
+      });
+      client.handleMessage = (packet, callback) => {
+        const topic = packet.topic;
+        const identity = hostFromTopic(topic);
+        if ('error' in identity) {
+          this.options.logger?.warn({ topic }, `dropping message: ${identity.error}`);
+          callback();
+          return;
+        }
+        const payload = typeof packet.payload === 'string' ? packet.payload : packet.payload.toString('utf8');
+        onDelivery({ payload, host: identity.host, settle: () => callback() });
+      };
+      client.on('error', (error) => this.logError(error));
+      client.on('reconnect', () => this.options.logger?.debug({ broker: this.address, index }, 'reconnecting to MQTT broker'));
+      this.clients.push(client);
+      subscribed.push(
+        new Promise<void>((resolve) => {
+          client.on('connect', (connack) => {
+            // A persistent session that survived keeps its subscription and its queued messages.
+            if (connack.sessionPresent) return resolve();
+            client.subscribe(subscription, { qos: 1 }, (error) => (error ? this.logError(error) : resolve()));
+          });
+        }),
+      );
+    }
+    await Promise.all(subscribed);
+    this.options.logger?.info({ broker: this.address, connections: count, subscription }, 'subscribed to agent updates');
+  }
+
+  /** Stop taking messages; unacknowledged ones stay with the broker for the next start. */
+  async stop(): Promise<void> {
+    await Promise.all(this.clients.map((client) => client.endAsync(false)));
+    this.clients.length = 0;
+  }
+
+  private logError(error: Error): void {
+    const now = Date.now();
+    if (now - this.lastErrorLog < 10_000) return;
+    this.lastErrorLog = now;
+    this.options.logger?.error(
+      { broker: this.address, err: error.message },
+      `MQTT broker at ${this.address} unreachable or refusing us: ${error.message}; retrying`,
+    );
+  }
+}
