@@ -18,14 +18,26 @@ export interface HostRecord {
   /** Plugin identifiers the role lists: `base`, `nginx:8080:/nginx_status`, `mysql:3306`. */
   plugins: string[];
   origin: HostOrigin;
+  /**
+   * Per-plugin settings from the server list (credentials, ports), keyed by plugin identifier as
+   * it appears in `plugins`; absent when the role gives none.
+   */
+  settings?: PluginSettings;
 }
+
+/** Settings of one plugin instance: flat key → value, as written in the server list. */
+export type PluginSettingValue = string | number | boolean;
+export type PluginSettings = Record<string, Record<string, PluginSettingValue>>;
 
 export interface MetaEntry {
   host: string;
   plugin: string;
   name: string;
   value: string;
-  /** Epoch seconds the value was reported at. */
+  /**
+   * Epoch seconds the current value was first reported at: re-sending the same value does not
+   * move it, a different value does.
+   */
   timestamp: number;
 }
 
@@ -57,6 +69,15 @@ export interface StoreBatch {
 
 export type HostStatus = 'ok' | 'warn' | 'critical' | 'unknown';
 
+/** A host's status with the reason a human can act on. */
+export interface HostStatusReport {
+  status: HostStatus;
+  /** Why (empty when ok): "base not received for 7 min", "2 warnings: nginx:80 command: …". */
+  reason: string;
+  /** When `base` was last received (receiver clock, epoch seconds), if ever. */
+  baseReceivedAt?: number;
+}
+
 /** Meta values live 1 hour, warnings 5 minutes, as in the design notes. */
 export const META_TTL_SECONDS = 3600;
 export const WARNING_TTL_SECONDS = 300;
@@ -68,8 +89,10 @@ export const STALE_AFTER_SECONDS = 300;
  * and SQLite (one machine); both pass test/store/contract.ts.
  */
 export interface MetaStore {
-  /** Create or upgrade the schema; safe to run any number of times. */
+  /** Create or upgrade the schema; safe to run any number of times, from several processes. */
   migrate(): Promise<void>;
+  /** Highest schema migration applied (0 for an empty database). */
+  schemaVersion(): Promise<number>;
   close(): Promise<void>;
 
   /** Insert or update listed hosts (origin `import`); an auto-registered host becomes imported. */
@@ -89,8 +112,15 @@ export interface MetaStore {
   /** Warnings of the last 5 minutes for a host, newest first. */
   warnings(host: string, now: number): Promise<WarningEntry[]>;
   lastReceived(host: string): Promise<LastReceived[]>;
-  /** Status of every listed host (or of `addresses`), per the design's rules. */
+  /** host → when `plugin` was last received, for every host that ever delivered it. */
+  lastReceivedOfPlugin(plugin: string): Promise<Map<string, number>>;
+  /**
+   * Status of every host in the store (or of `addresses`; addresses not in the store are left
+   * out), per the design's rules.
+   */
   statuses(now: number, addresses?: string[]): Promise<Map<string, HostStatus>>;
+  /** Like `statuses`, with the reason and the last `base` reception. */
+  statusReports(now: number, addresses?: string[]): Promise<Map<string, HostStatusReport>>;
   /** Delete expired meta and warnings; returns how many rows went. */
   expire(now: number): Promise<number>;
 }

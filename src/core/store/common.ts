@@ -1,0 +1,307 @@
+/**
+ * Dialect-independent parts of the two MetaStore implementations: what a group commit really has
+ * to write, the in-memory caches that keep the ingest hot path cheap, row ↔ HostRecord mapping.
+ */
+import type { MetaValue, WarnValue } from '../protocol/types.js';
+import {
+  type HostOrigin,
+  type HostRecord,
+  META_TTL_SECONDS,
+  type PluginSettings,
+  UNREGISTERED_SERVICE,
+} from './types.js';
+
+/**
+ * An unchanged meta value is written again only when that pushes its expiry at least this much
+ * further: an agent re-sending its kernel version every minute costs one row write per 10 minutes,
+ * and a value stays visible between 50 and 60 minutes after it was last sent.
+ */
+export const META_REFRESH_SECONDS = 600;
+
+/** Longest meta value or warning message stored (longer ones are cut), far above a line's 4 KiB. */
+export const MAX_STORED_TEXT = 16_000;
+
+/** How often a process re-reads the set of known addresses (another process may have pruned). */
+export const KNOWN_HOSTS_RELOAD_MS = 10 * 60 * 1000;
+
+export interface MetaRow {
+  host: string;
+  plugin: string;
+  name: string;
+  value: string;
+  reportedAt: number;
+  expiresAt: number;
+}
+
+export interface WarningRow {
+  host: string;
+  plugin: string;
+  name: string;
+  message: string;
+  reportedAt: number;
+  receivedAt: number;
+}
+
+export interface ReceivedRow {
+  host: string;
+  plugin: string;
+  receivedAt: number;
+}
+
+const compareKeys = (a: readonly string[], b: readonly string[]): number => {
+  for (let i = 0; i < a.length; i++) {
+    if (a[i]! < b[i]!) return -1;
+    if (a[i]! > b[i]!) return 1;
+  }
+  return 0;
+};
+
+/**
+ * Remembers, per host, the meta values this process wrote and until when they live, so that a
+ * group commit writes only changed values and values due for an expiry refresh. Forget a host
+ * whose rows were deleted, or its unchanged values would not come back until the refresh.
+ */
+export class MetaWriteCache {
+  private readonly byHost = new Map<string, Map<string, { value: string; expiresAt: number }>>();
+
+  /** The rows of `meta` to write at `receivedAt`: one per key (the latest report), sorted. */
+  select(meta: readonly MetaValue[], receivedAt: number): MetaRow[] {
+    const latest = new Map<string, MetaValue>();
+    for (const value of meta) {
+      const key = `${value.host}\u0000${value.plugin}\u0000${value.name}`;
+      const seen = latest.get(key);
+      if (!seen || value.timestamp >= seen.timestamp) latest.set(key, value);
+    }
+    const expiresAt = receivedAt + META_TTL_SECONDS;
+    const rows: MetaRow[] = [];
+    for (const value of latest.values()) {
+      const stored = clip(value.value);
+      const cached = this.byHost.get(value.host)?.get(`${value.plugin}\u0000${value.name}`);
+      if (cached && cached.value === stored && cached.expiresAt >= expiresAt - META_REFRESH_SECONDS) continue;
+      rows.push({
+        host: value.host,
+        plugin: value.plugin,
+        name: value.name,
+        value: stored,
+        reportedAt: value.timestamp,
+        expiresAt,
+      });
+    }
+    // A fixed row order makes concurrent writers lock rows in the same order (no deadlocks).
+    return rows.sort((a, b) => compareKeys([a.host, a.plugin, a.name], [b.host, b.plugin, b.name]));
+  }
+
+  /** Call after the transaction that wrote `rows` committed. */
+  remember(rows: readonly MetaRow[]): void {
+    for (const row of rows) {
+      let entries = this.byHost.get(row.host);
+      if (!entries) {
+        entries = new Map();
+        this.byHost.set(row.host, entries);
+      }
+      const key = `${row.plugin}\u0000${row.name}`;
+      const cached = entries.get(key);
+      entries.set(key, { value: row.value, expiresAt: Math.max(row.expiresAt, cached?.expiresAt ?? 0) });
+    }
+  }
+
+  forgetHosts(hosts: Iterable<string>): void {
+    for (const host of hosts) this.byHost.delete(host);
+  }
+
+  clear(): void {
+    this.byHost.clear();
+  }
+}
+
+/** Warnings of a batch as rows, one per (host, plugin, name, reported timestamp), sorted. */
+export function warningRows(warnings: readonly WarnValue[], receivedAt: number): WarningRow[] {
+  const unique = new Map<string, WarningRow>();
+  for (const w of warnings) {
+    unique.set(`${w.host}\u0000${w.plugin}\u0000${w.name}\u0000${w.timestamp}`, {
+      host: w.host,
+      plugin: w.plugin,
+      name: w.name,
+      message: clip(w.message),
+      reportedAt: w.timestamp,
+      receivedAt,
+    });
+  }
+  return [...unique.values()].sort((a, b) =>
+    compareKeys([a.host, a.plugin, a.name], [b.host, b.plugin, b.name]),
+  );
+}
+
+/** Received host+plugin pairs of a batch, deduplicated and sorted. */
+export function receivedRows(
+  received: readonly { host: string; plugin: string }[],
+  receivedAt: number,
+): ReceivedRow[] {
+  const unique = new Map<string, ReceivedRow>();
+  for (const r of received)
+    unique.set(`${r.host}\u0000${r.plugin}`, { host: r.host, plugin: r.plugin, receivedAt });
+  return [...unique.values()].sort((a, b) => compareKeys([a.host, a.plugin], [b.host, b.plugin]));
+}
+
+function clip(text: string): string {
+  return text.length > MAX_STORED_TEXT ? text.slice(0, MAX_STORED_TEXT) : text;
+}
+
+/**
+ * The addresses this process knows are in the hosts table, so auto-registration is a set lookup
+ * per message. Reloaded every KNOWN_HOSTS_RELOAD_MS because another process may remove hosts.
+ */
+export class KnownHosts {
+  private addresses = new Set<string>();
+  private loadedAtMs = Number.NEGATIVE_INFINITY;
+
+  isStale(nowMs = Date.now()): boolean {
+    return nowMs - this.loadedAtMs > KNOWN_HOSTS_RELOAD_MS;
+  }
+
+  load(addresses: Iterable<string>, nowMs = Date.now()): void {
+    this.addresses = new Set(addresses);
+    this.loadedAtMs = nowMs;
+  }
+
+  /** Addresses (deduplicated) not in the set. */
+  unknown(addresses: readonly string[]): string[] {
+    const missing = new Set<string>();
+    for (const address of addresses) if (!this.addresses.has(address)) missing.add(address);
+    return [...missing];
+  }
+
+  add(addresses: Iterable<string>): void {
+    for (const address of addresses) this.addresses.add(address);
+  }
+
+  delete(addresses: Iterable<string>): void {
+    for (const address of addresses) this.addresses.delete(address);
+  }
+
+  invalidate(): void {
+    this.loadedAtMs = Number.NEGATIVE_INFINITY;
+  }
+}
+
+/** A hosts-table row as both dialects return it. */
+export interface HostRow {
+  address: string;
+  hostname: string;
+  comments: string;
+  service: string;
+  label: string;
+  role: string;
+  plugins: string;
+  settings: string;
+  origin: string;
+  position: number;
+}
+
+/** The columns of a host to write, in the order of HOST_COLUMNS. */
+export const HOST_COLUMNS = [
+  'address',
+  'hostname',
+  'comments',
+  'service',
+  'label',
+  'role',
+  'plugins',
+  'settings',
+  'origin',
+  'position',
+  'updated_at',
+] as const;
+
+export function hostValues(
+  host: HostRecord,
+  origin: HostOrigin,
+  position: number,
+  now: number,
+): (string | number)[] {
+  return [
+    host.address,
+    host.hostname || host.address,
+    host.comments,
+    host.service,
+    host.label,
+    host.role,
+    JSON.stringify(host.plugins),
+    JSON.stringify(host.settings ?? {}),
+    origin,
+    position,
+    now,
+  ];
+}
+
+/** The record of an address that pushed without being listed. */
+export function unregisteredHost(address: string): HostRecord {
+  return {
+    address,
+    hostname: address,
+    comments: '',
+    service: UNREGISTERED_SERVICE,
+    label: '',
+    role: '',
+    plugins: [],
+    origin: 'auto',
+  };
+}
+
+export function rowToHost(row: HostRow): HostRecord {
+  const host: HostRecord = {
+    address: row.address,
+    hostname: row.hostname,
+    comments: row.comments,
+    service: row.service,
+    label: row.label,
+    role: row.role,
+    plugins: parseJson<string[]>(row.plugins, [], row.address),
+    origin: row.origin === 'import' ? 'import' : 'auto',
+  };
+  const settings = parseJson<PluginSettings>(row.settings, {}, row.address);
+  if (Object.keys(settings).length > 0) host.settings = settings;
+  return host;
+}
+
+function parseJson<T>(text: string, fallback: T, address: string): T {
+  if (!text) return fallback;
+  try {
+    return JSON.parse(text) as T;
+  } catch (error) {
+    throw new Error(
+      `hosts table: row of ${address} holds broken JSON "${text.slice(0, 80)}": ${(error as Error).message}`,
+    );
+  }
+}
+
+/**
+ * Hosts in display order: services case-insensitively (the "unregistered" service last), then
+ * the order of the server list, then address. Sorted here, not in SQL, so both dialects agree
+ * whatever their collations.
+ */
+export function sortHostRows(rows: HostRow[]): HostRow[] {
+  const serviceKey = (service: string) =>
+    [service === UNREGISTERED_SERVICE ? 1 : 0, service.toLowerCase(), service] as const;
+  return rows.sort((a, b) => {
+    const [ua, la, ra] = serviceKey(a.service);
+    const [ub, lb, rb] = serviceKey(b.service);
+    if (ua !== ub) return ua - ub;
+    if (la !== lb) return la < lb ? -1 : 1;
+    if (ra !== rb) return ra < rb ? -1 : 1;
+    if (a.position !== b.position) return a.position - b.position;
+    return a.address < b.address ? -1 : a.address > b.address ? 1 : 0;
+  });
+}
+
+/** Split `items` into chunks of at most `size` (multi-row statements of bounded length). */
+export function chunks<T>(items: readonly T[], size: number): T[][] {
+  const result: T[][] = [];
+  for (let i = 0; i < items.length; i += size) result.push(items.slice(i, i + size));
+  return result;
+}
+
+/** Thrown for a store URL, connection or schema problem; the message never holds a password. */
+export class StoreError extends Error {
+  override name = 'StoreError';
+}

@@ -1,0 +1,444 @@
+/**
+ * The production store: MySQL or MariaDB through a mysql2 pool, shared by every Kurado process
+ * on every machine. Values only ever travel as placeholders. Multi-row statements go through
+ * `query()` (client-side escaping): `execute()` would prepare and cache one server-side statement
+ * per distinct row count on every pooled connection (anchors §4, ER 1461).
+ */
+import {
+  createPool,
+  type Pool,
+  type PoolConnection,
+  type PoolOptions,
+  type ResultSetHeader,
+  type RowDataPacket,
+} from 'mysql2/promise';
+import {
+  chunks,
+  HOST_COLUMNS,
+  type HostRow,
+  hostValues,
+  KnownHosts,
+  MetaWriteCache,
+  receivedRows,
+  rowToHost,
+  StoreError,
+  sortHostRows,
+  unregisteredHost,
+  warningRows,
+} from './common.js';
+import { migrateMysql, mysqlSchemaVersion } from './migrations.js';
+import { evaluateStatus, type StatusFacts } from './status.js';
+import {
+  type HostRecord,
+  type HostStatus,
+  type HostStatusReport,
+  type LastReceived,
+  META_TTL_SECONDS,
+  type MetaEntry,
+  type MetaStore,
+  type StoreBatch,
+  WARNING_TTL_SECONDS,
+  type WarningEntry,
+} from './types.js';
+
+/** Rows per multi-row statement: a few hundred KiB at most, far below max_allowed_packet. */
+const ROWS_PER_STATEMENT = 500;
+/** Deadlocks and lock-wait timeouts between concurrent receivers are retried this often. */
+const TRANSACTION_ATTEMPTS = 4;
+const RETRYABLE_ERRNOS = new Set([1213 /* ER_LOCK_DEADLOCK */, 1205 /* ER_LOCK_WAIT_TIMEOUT */]);
+const CONNECTION_ERROR_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'PROTOCOL_CONNECTION_LOST',
+]);
+
+export interface MysqlTarget {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  database: string;
+  /** Pool size (URL parameter `connectionLimit`). */
+  connectionLimit: number;
+}
+
+interface MysqlError extends Error {
+  code?: string;
+  errno?: number;
+}
+
+export class MysqlStore implements MetaStore {
+  private readonly pool: Pool;
+  private readonly metaCache = new MetaWriteCache();
+  private readonly known = new KnownHosts();
+  private readonly where: string;
+
+  private constructor(private readonly target: MysqlTarget) {
+    this.where = `MySQL at ${target.host}:${target.port}`;
+    const options: PoolOptions = {
+      host: target.host,
+      port: target.port,
+      user: target.user,
+      password: target.password,
+      database: target.database,
+      connectionLimit: target.connectionLimit,
+      waitForConnections: true,
+      enableKeepAlive: true,
+      // Binary collation on the connection too: parameters compare exactly, as in SQLite.
+      charset: 'UTF8MB4_BIN',
+      connectTimeout: 10_000,
+    };
+    this.pool = createPool(options);
+    // An idle pooled connection the server dropped must not crash the process.
+    this.pool.on('connection', (connection) => connection.on('error', () => {}));
+  }
+
+  /** Open a pool and check the server answers; fails with the address (never the password). */
+  static async open(target: MysqlTarget): Promise<MysqlStore> {
+    const store = new MysqlStore(target);
+    try {
+      await store.pool.query('SELECT 1');
+    } catch (error) {
+      await store.pool.end().catch(() => {});
+      throw store.describe(error, 'connecting');
+    }
+    return store;
+  }
+
+  private describe(error: unknown, doing: string): StoreError {
+    if (error instanceof StoreError) return error;
+    const e = error as MysqlError;
+    const detail = (e.message || e.code || String(error)).replaceAll(this.target.password || '\u0000', '***');
+    if (e.code && CONNECTION_ERROR_CODES.has(e.code))
+      return new StoreError(`${this.where} unreachable: ${detail}`);
+    if (e.code === 'ER_BAD_DB_ERROR') {
+      return new StoreError(
+        `${this.where}: database "${this.target.database}" does not exist; create it (CREATE DATABASE \`${this.target.database}\` CHARACTER SET utf8mb4) and run \`kurado db migrate\``,
+      );
+    }
+    if (e.code === 'ER_NO_SUCH_TABLE') {
+      return new StoreError(`${this.where}/${this.target.database}: ${detail}; run \`kurado db migrate\``);
+    }
+    return new StoreError(`${this.where}/${this.target.database}: ${doing}: ${detail}`);
+  }
+
+  private async withConnection<T>(doing: string, work: (c: PoolConnection) => Promise<T>): Promise<T> {
+    let connection: PoolConnection;
+    try {
+      connection = await this.pool.getConnection();
+    } catch (error) {
+      throw this.describe(error, doing);
+    }
+    try {
+      return await work(connection);
+    } catch (error) {
+      throw this.describe(error, doing);
+    } finally {
+      connection.release();
+    }
+  }
+
+  private async transaction<T>(doing: string, work: (c: PoolConnection) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.withConnectionRaw(async (c) => {
+          await c.beginTransaction();
+          try {
+            const result = await work(c);
+            await c.commit();
+            return result;
+          } catch (error) {
+            await c.rollback().catch(() => {});
+            throw error;
+          }
+        });
+      } catch (error) {
+        const errno = (error as MysqlError).errno;
+        if (errno !== undefined && RETRYABLE_ERRNOS.has(errno) && attempt < TRANSACTION_ATTEMPTS) {
+          await new Promise((resolve) => setTimeout(resolve, 20 * attempt));
+          continue;
+        }
+        throw this.describe(error, doing);
+      }
+    }
+  }
+
+  /** Like withConnection without turning errors into StoreError (transaction retries need errno). */
+  private async withConnectionRaw<T>(work: (c: PoolConnection) => Promise<T>): Promise<T> {
+    const connection = await this.pool.getConnection();
+    try {
+      return await work(connection);
+    } finally {
+      connection.release();
+    }
+  }
+
+  private async select<T>(sql: string, values: unknown[], doing: string): Promise<T[]> {
+    return this.withConnection(doing, async (c) => {
+      const [rows] = await c.query<RowDataPacket[]>(sql, values);
+      return rows as T[];
+    });
+  }
+
+  async migrate(): Promise<void> {
+    await this.withConnection('migrating', (c) => migrateMysql(c, this.target.database, this.where));
+  }
+
+  async schemaVersion(): Promise<number> {
+    return this.withConnection('reading the schema version', (c) => mysqlSchemaVersion(c));
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+
+  async upsertHosts(hosts: HostRecord[]): Promise<void> {
+    if (hosts.length === 0) return;
+    const now = Math.floor(Date.now() / 1000);
+    const updates = HOST_COLUMNS.filter((c) => c !== 'address')
+      .map((c) => `${c} = VALUES(${c})`)
+      .join(', ');
+    const rows = hosts.map((host, index) => [...hostValues(host, 'import', index, now), now]);
+    await this.transaction('importing hosts', async (c) => {
+      for (const chunk of chunks(rows, ROWS_PER_STATEMENT)) {
+        await c.query(
+          `INSERT INTO hosts (${HOST_COLUMNS.join(', ')}, created_at) VALUES ? ON DUPLICATE KEY UPDATE ${updates}`,
+          [chunk],
+        );
+      }
+    });
+    this.known.add(hosts.map((h) => h.address));
+  }
+
+  async registerUnknownHosts(addresses: string[]): Promise<string[]> {
+    if (this.known.isStale()) {
+      const rows = await this.select<{ address: string }>(
+        'SELECT address FROM hosts',
+        [],
+        'loading known hosts',
+      );
+      this.known.load(rows.map((r) => r.address));
+    }
+    const unknown = this.known.unknown(addresses);
+    if (unknown.length === 0) return [];
+    const now = Math.floor(Date.now() / 1000);
+    const added = await this.transaction('registering hosts', async (c) => {
+      const [present] = await c.query<RowDataPacket[]>('SELECT address FROM hosts WHERE address IN (?)', [
+        unknown,
+      ]);
+      const presentSet = new Set(present.map((r) => String(r.address)));
+      const fresh = unknown.filter((a) => !presentSet.has(a)).sort();
+      for (const chunk of chunks(fresh, ROWS_PER_STATEMENT)) {
+        // A concurrent receiver may insert the same address: the duplicate becomes a no-op.
+        await c.query(
+          `INSERT INTO hosts (${HOST_COLUMNS.join(', ')}, created_at) VALUES ? ON DUPLICATE KEY UPDATE address = address`,
+          [chunk.map((address) => [...hostValues(unregisteredHost(address), 'auto', 0, now), now])],
+        );
+      }
+      return fresh;
+    });
+    this.known.add(unknown);
+    return added;
+  }
+
+  async listHosts(): Promise<HostRecord[]> {
+    const rows = await this.select<HostRow>('SELECT * FROM hosts', [], 'listing hosts');
+    return sortHostRows(rows).map(rowToHost);
+  }
+
+  async findHost(addressOrHostname: string): Promise<HostRecord | undefined> {
+    const rows = await this.select<HostRow>(
+      'SELECT * FROM hosts WHERE address = ? OR hostname = ? ORDER BY address = ? DESC, address LIMIT 1',
+      [addressOrHostname, addressOrHostname, addressOrHostname],
+      'finding a host',
+    );
+    return rows[0] ? rowToHost(rows[0]) : undefined;
+  }
+
+  async removeHosts(addresses: string[]): Promise<void> {
+    if (addresses.length === 0) return;
+    await this.transaction('removing hosts', async (c) => {
+      for (const chunk of chunks([...addresses].sort(), ROWS_PER_STATEMENT)) {
+        await c.query('DELETE FROM hosts WHERE address IN (?)', [chunk]);
+        for (const table of ['meta', 'warnings', 'last_received']) {
+          await c.query(`DELETE FROM ${table} WHERE host IN (?)`, [chunk]);
+        }
+      }
+    });
+    this.known.delete(addresses);
+    this.metaCache.forgetHosts(addresses);
+  }
+
+  async writeBatch(batch: StoreBatch): Promise<void> {
+    const meta = this.metaCache.select(batch.meta, batch.receivedAt);
+    const warnings = warningRows(batch.warnings, batch.receivedAt);
+    const received = receivedRows(batch.received, batch.receivedAt);
+    if (meta.length === 0 && warnings.length === 0 && received.length === 0) return;
+    await this.transaction('writing a batch', async (c) => {
+      for (const chunk of chunks(meta, ROWS_PER_STATEMENT)) {
+        // Assignments run left to right: reported_at is decided before value is overwritten.
+        // CAST AS BINARY: utf8mb4_bin pads, so 'x' = 'x ' would count as unchanged.
+        await c.query(
+          `INSERT INTO meta (host, plugin, name, value, reported_at, expires_at) VALUES ?
+           ON DUPLICATE KEY UPDATE
+             reported_at = IF(CAST(value AS BINARY) = CAST(VALUES(value) AS BINARY)
+                              AND expires_at > VALUES(expires_at) - ${META_TTL_SECONDS},
+                              reported_at, VALUES(reported_at)),
+             value = VALUES(value),
+             expires_at = GREATEST(expires_at, VALUES(expires_at))`,
+          [chunk.map((r) => [r.host, r.plugin, r.name, r.value, r.reportedAt, r.expiresAt])],
+        );
+      }
+      for (const chunk of chunks(warnings, ROWS_PER_STATEMENT)) {
+        // Not INSERT IGNORE: that would also turn real errors (data too long) into warnings.
+        await c.query(
+          `INSERT INTO warnings (host, plugin, name, message, reported_at, received_at) VALUES ?
+           ON DUPLICATE KEY UPDATE id = id`,
+          [chunk.map((w) => [w.host, w.plugin, w.name, w.message, w.reportedAt, w.receivedAt])],
+        );
+      }
+      for (const chunk of chunks(received, ROWS_PER_STATEMENT)) {
+        await c.query(
+          `INSERT INTO last_received (host, plugin, received_at) VALUES ?
+           ON DUPLICATE KEY UPDATE received_at = GREATEST(received_at, VALUES(received_at))`,
+          [chunk.map((r) => [r.host, r.plugin, r.receivedAt])],
+        );
+      }
+    });
+    this.metaCache.remember(meta);
+  }
+
+  async meta(host: string, now: number, plugin?: string): Promise<MetaEntry[]> {
+    const rows =
+      plugin === undefined
+        ? await this.select<MetaDbRow>(
+            'SELECT * FROM meta WHERE host = ? AND expires_at > ? ORDER BY plugin, name',
+            [host, now],
+            'reading meta',
+          )
+        : await this.select<MetaDbRow>(
+            'SELECT * FROM meta WHERE host = ? AND plugin = ? AND expires_at > ? ORDER BY name',
+            [host, plugin, now],
+            'reading meta',
+          );
+    return rows.map((r) => ({
+      host: r.host,
+      plugin: r.plugin,
+      name: r.name,
+      value: r.value,
+      timestamp: Number(r.reported_at),
+    }));
+  }
+
+  async warnings(host: string, now: number): Promise<WarningEntry[]> {
+    const rows = await this.select<{
+      host: string;
+      plugin: string;
+      name: string;
+      message: string;
+      reported_at: number;
+    }>(
+      `SELECT host, plugin, name, message, reported_at FROM warnings
+       WHERE host = ? AND received_at > ? ORDER BY reported_at DESC, id DESC`,
+      [host, now - WARNING_TTL_SECONDS],
+      'reading warnings',
+    );
+    return rows.map((r) => ({
+      host: r.host,
+      plugin: r.plugin,
+      name: r.name,
+      message: r.message,
+      timestamp: Number(r.reported_at),
+    }));
+  }
+
+  async lastReceived(host: string): Promise<LastReceived[]> {
+    const rows = await this.select<{ host: string; plugin: string; received_at: number }>(
+      'SELECT host, plugin, received_at FROM last_received WHERE host = ? ORDER BY plugin',
+      [host],
+      'reading last-received',
+    );
+    return rows.map((r) => ({ host: r.host, plugin: r.plugin, at: Number(r.received_at) }));
+  }
+
+  async lastReceivedOfPlugin(plugin: string): Promise<Map<string, number>> {
+    const rows = await this.select<{ host: string; received_at: number }>(
+      'SELECT host, received_at FROM last_received WHERE plugin = ?',
+      [plugin],
+      'reading last-received',
+    );
+    return new Map(rows.map((r) => [r.host, Number(r.received_at)]));
+  }
+
+  async statuses(now: number, addresses?: string[]): Promise<Map<string, HostStatus>> {
+    const reports = await this.statusReports(now, addresses);
+    return new Map([...reports].map(([address, report]) => [address, report.status]));
+  }
+
+  async statusReports(now: number, addresses?: string[]): Promise<Map<string, HostStatusReport>> {
+    const facts = new Map<string, StatusFacts>();
+    await this.withConnection('reading host status', async (c) => {
+      const subsets = addresses === undefined ? [undefined] : chunks(addresses, ROWS_PER_STATEMENT);
+      for (const subset of subsets) {
+        if (subset?.length === 0) continue;
+        const filter = (column: string) => (subset ? ` AND ${column} IN (?)` : '');
+        const args = subset ? [subset] : [];
+        const [hosts] = await c.query<RowDataPacket[]>(
+          `SELECT address, plugins FROM hosts WHERE 1 = 1${filter('address')}`,
+          args,
+        );
+        for (const row of hosts) {
+          facts.set(String(row.address), {
+            plugins: JSON.parse(String(row.plugins)) as string[],
+            received: new Map(),
+            recentWarnings: [],
+          });
+        }
+        const [received] = await c.query<RowDataPacket[]>(
+          `SELECT host, plugin, received_at FROM last_received WHERE 1 = 1${filter('host')}`,
+          args,
+        );
+        for (const row of received)
+          facts.get(String(row.host))?.received.set(String(row.plugin), Number(row.received_at));
+        const [warnings] = await c.query<RowDataPacket[]>(
+          `SELECT host, plugin, name, message, received_at FROM warnings WHERE received_at > ?${filter('host')}`,
+          [now - WARNING_TTL_SECONDS, ...args],
+        );
+        for (const row of warnings) {
+          facts.get(String(row.host))?.recentWarnings.push({
+            plugin: String(row.plugin),
+            name: String(row.name),
+            message: String(row.message),
+            receivedAt: Number(row.received_at),
+          });
+        }
+      }
+    });
+    const reports = new Map<string, HostStatusReport>();
+    for (const [address, hostFacts] of facts) reports.set(address, evaluateStatus(hostFacts, now));
+    return reports;
+  }
+
+  async expire(now: number): Promise<number> {
+    return this.transaction('expiring meta and warnings', async (c) => {
+      const [meta] = await c.query<ResultSetHeader>('DELETE FROM meta WHERE expires_at <= ?', [now]);
+      const [warnings] = await c.query<ResultSetHeader>('DELETE FROM warnings WHERE received_at <= ?', [
+        now - WARNING_TTL_SECONDS,
+      ]);
+      return meta.affectedRows + warnings.affectedRows;
+    });
+  }
+}
+
+interface MetaDbRow {
+  host: string;
+  plugin: string;
+  name: string;
+  value: string;
+  reported_at: number;
+}

@@ -1,0 +1,301 @@
+/**
+ * The embedded store: one SQLite file (better-sqlite3), the default for one machine. `receive`
+ * and `serve` open the same file from different processes, hence WAL (readers never block the
+ * writer) and a busy timeout (a second writer waits instead of failing with SQLITE_BUSY).
+ */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import {
+  HOST_COLUMNS,
+  type HostRow,
+  hostValues,
+  KnownHosts,
+  MetaWriteCache,
+  receivedRows,
+  rowToHost,
+  StoreError,
+  sortHostRows,
+  unregisteredHost,
+  warningRows,
+} from './common.js';
+import { migrateSqlite, sqliteSchemaVersion } from './migrations.js';
+import { evaluateStatus, type StatusFacts } from './status.js';
+import {
+  type HostRecord,
+  type HostStatus,
+  type HostStatusReport,
+  type LastReceived,
+  META_TTL_SECONDS,
+  type MetaEntry,
+  type MetaStore,
+  type StoreBatch,
+  WARNING_TTL_SECONDS,
+  type WarningEntry,
+} from './types.js';
+
+/** How long a writer waits for another process's transaction before failing. */
+export const SQLITE_BUSY_TIMEOUT_MS = 10_000;
+/** SQLite's default limit on `?` per statement is 32766; IN lists stay well below. */
+const IN_CHUNK = 500;
+
+export class SqliteStore implements MetaStore {
+  private readonly db: Database.Database;
+  private readonly metaCache = new MetaWriteCache();
+  private readonly known = new KnownHosts();
+
+  /** `file` is a path or `:memory:`; parent directories are created. */
+  constructor(private readonly file: string) {
+    try {
+      if (file !== ':memory:') mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+      this.db = new Database(file);
+      this.db.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
+      this.db.pragma('journal_mode = WAL');
+      // NORMAL in WAL mode survives a crash of the process; a power cut may lose the last
+      // commits, which is acceptable for metadata every agent re-sends within a minute.
+      this.db.pragma('synchronous = NORMAL');
+    } catch (error) {
+      throw new StoreError(`SQLite store ${file}: cannot open: ${(error as Error).message}`);
+    }
+  }
+
+  private get where(): string {
+    return `SQLite store ${this.file}`;
+  }
+
+  async migrate(): Promise<void> {
+    migrateSqlite(this.db, this.where);
+  }
+
+  async schemaVersion(): Promise<number> {
+    return sqliteSchemaVersion(this.db);
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+
+  async upsertHosts(hosts: HostRecord[]): Promise<void> {
+    const now = Math.floor(Date.now() / 1000);
+    const statement = this.db.prepare(
+      `INSERT INTO hosts (${HOST_COLUMNS.join(', ')}, created_at) VALUES (${HOST_COLUMNS.map(() => '?').join(', ')}, ?)
+       ON CONFLICT (address) DO UPDATE SET ${HOST_COLUMNS.filter((c) => c !== 'address')
+         .map((c) => `${c} = excluded.${c}`)
+         .join(', ')}`,
+    );
+    this.db.transaction(() => {
+      hosts.forEach((host, index) => {
+        statement.run(...hostValues(host, 'import', index, now), now);
+      });
+    })();
+    this.known.add(hosts.map((h) => h.address));
+  }
+
+  async registerUnknownHosts(addresses: string[]): Promise<string[]> {
+    if (this.known.isStale()) {
+      this.known.load(this.db.prepare('SELECT address FROM hosts').pluck().all() as string[]);
+    }
+    const unknown = this.known.unknown(addresses);
+    if (unknown.length === 0) return [];
+    const now = Math.floor(Date.now() / 1000);
+    const insert = this.db.prepare(
+      `INSERT INTO hosts (${HOST_COLUMNS.join(', ')}, created_at) VALUES (${HOST_COLUMNS.map(() => '?').join(', ')}, ?)
+       ON CONFLICT (address) DO NOTHING`,
+    );
+    const added: string[] = [];
+    this.db
+      .transaction(() => {
+        for (const address of unknown) {
+          // Another process may have registered it since this one loaded the known set.
+          if (insert.run(...hostValues(unregisteredHost(address), 'auto', 0, now), now).changes > 0)
+            added.push(address);
+        }
+      })
+      .immediate();
+    this.known.add(unknown);
+    return added;
+  }
+
+  async listHosts(): Promise<HostRecord[]> {
+    const rows = this.db.prepare('SELECT * FROM hosts').all() as HostRow[];
+    return sortHostRows(rows).map(rowToHost);
+  }
+
+  async findHost(addressOrHostname: string): Promise<HostRecord | undefined> {
+    const row = (this.db.prepare('SELECT * FROM hosts WHERE address = ?').get(addressOrHostname) ??
+      this.db
+        .prepare('SELECT * FROM hosts WHERE hostname = ? ORDER BY address LIMIT 1')
+        .get(addressOrHostname)) as HostRow | undefined;
+    return row ? rowToHost(row) : undefined;
+  }
+
+  async removeHosts(addresses: string[]): Promise<void> {
+    const tables = ['hosts', 'meta', 'warnings', 'last_received'] as const;
+    const statements = tables.map((table) =>
+      this.db.prepare(`DELETE FROM ${table} WHERE ${table === 'hosts' ? 'address' : 'host'} = ?`),
+    );
+    this.db
+      .transaction(() => {
+        for (const address of addresses) for (const statement of statements) statement.run(address);
+      })
+      .immediate();
+    this.known.delete(addresses);
+    this.metaCache.forgetHosts(addresses);
+  }
+
+  async writeBatch(batch: StoreBatch): Promise<void> {
+    const meta = this.metaCache.select(batch.meta, batch.receivedAt);
+    const warnings = warningRows(batch.warnings, batch.receivedAt);
+    const received = receivedRows(batch.received, batch.receivedAt);
+    if (meta.length === 0 && warnings.length === 0 && received.length === 0) return;
+    // In SQLite a prepared statement per row inside one transaction is as fast as a multi-row
+    // statement: there is no network round trip to save.
+    const upsertMeta = this.db.prepare(
+      `INSERT INTO meta (host, plugin, name, value, reported_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (host, plugin, name) DO UPDATE SET
+         reported_at = CASE WHEN value = excluded.value AND expires_at > excluded.expires_at - ${META_TTL_SECONDS}
+                            THEN reported_at ELSE excluded.reported_at END,
+         value = excluded.value,
+         expires_at = MAX(expires_at, excluded.expires_at)`,
+    );
+    const insertWarning = this.db.prepare(
+      `INSERT INTO warnings (host, plugin, name, message, reported_at, received_at) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (host, plugin, name, reported_at) DO NOTHING`,
+    );
+    const upsertReceived = this.db.prepare(
+      `INSERT INTO last_received (host, plugin, received_at) VALUES (?, ?, ?)
+       ON CONFLICT (host, plugin) DO UPDATE SET received_at = MAX(received_at, excluded.received_at)`,
+    );
+    this.db
+      .transaction(() => {
+        for (const r of meta) upsertMeta.run(r.host, r.plugin, r.name, r.value, r.reportedAt, r.expiresAt);
+        for (const w of warnings)
+          insertWarning.run(w.host, w.plugin, w.name, w.message, w.reportedAt, w.receivedAt);
+        for (const r of received) upsertReceived.run(r.host, r.plugin, r.receivedAt);
+      })
+      .immediate();
+    this.metaCache.remember(meta);
+  }
+
+  async meta(host: string, now: number, plugin?: string): Promise<MetaEntry[]> {
+    const rows = (
+      plugin === undefined
+        ? this.db
+            .prepare('SELECT * FROM meta WHERE host = ? AND expires_at > ? ORDER BY plugin, name')
+            .all(host, now)
+        : this.db
+            .prepare('SELECT * FROM meta WHERE host = ? AND plugin = ? AND expires_at > ? ORDER BY name')
+            .all(host, plugin, now)
+    ) as { host: string; plugin: string; name: string; value: string; reported_at: number }[];
+    return rows.map((r) => ({
+      host: r.host,
+      plugin: r.plugin,
+      name: r.name,
+      value: r.value,
+      timestamp: r.reported_at,
+    }));
+  }
+
+  async warnings(host: string, now: number): Promise<WarningEntry[]> {
+    const rows = this.db
+      .prepare(
+        `SELECT host, plugin, name, message, reported_at FROM warnings
+         WHERE host = ? AND received_at > ? ORDER BY reported_at DESC, id DESC`,
+      )
+      .all(host, now - WARNING_TTL_SECONDS) as {
+      host: string;
+      plugin: string;
+      name: string;
+      message: string;
+      reported_at: number;
+    }[];
+    return rows.map((r) => ({
+      host: r.host,
+      plugin: r.plugin,
+      name: r.name,
+      message: r.message,
+      timestamp: r.reported_at,
+    }));
+  }
+
+  async lastReceived(host: string): Promise<LastReceived[]> {
+    const rows = this.db
+      .prepare('SELECT host, plugin, received_at FROM last_received WHERE host = ? ORDER BY plugin')
+      .all(host) as { host: string; plugin: string; received_at: number }[];
+    return rows.map((r) => ({ host: r.host, plugin: r.plugin, at: r.received_at }));
+  }
+
+  async lastReceivedOfPlugin(plugin: string): Promise<Map<string, number>> {
+    const rows = this.db
+      .prepare('SELECT host, received_at FROM last_received WHERE plugin = ?')
+      .all(plugin) as {
+      host: string;
+      received_at: number;
+    }[];
+    return new Map(rows.map((r) => [r.host, r.received_at]));
+  }
+
+  async statuses(now: number, addresses?: string[]): Promise<Map<string, HostStatus>> {
+    const reports = await this.statusReports(now, addresses);
+    return new Map([...reports].map(([address, report]) => [address, report.status]));
+  }
+
+  async statusReports(now: number, addresses?: string[]): Promise<Map<string, HostStatusReport>> {
+    const facts = new Map<string, StatusFacts>();
+    const read = this.db.transaction((subset: string[] | undefined) => {
+      const filter = (column: string) =>
+        subset ? ` AND ${column} IN (${subset.map(() => '?').join(', ')})` : '';
+      const args = subset ?? [];
+      for (const row of this.db
+        .prepare(`SELECT address, plugins FROM hosts WHERE 1 = 1${filter('address')}`)
+        .all(...args) as { address: string; plugins: string }[]) {
+        facts.set(row.address, {
+          plugins: JSON.parse(row.plugins) as string[],
+          received: new Map(),
+          recentWarnings: [],
+        });
+      }
+      for (const row of this.db
+        .prepare(`SELECT host, plugin, received_at FROM last_received WHERE 1 = 1${filter('host')}`)
+        .all(...args) as { host: string; plugin: string; received_at: number }[]) {
+        facts.get(row.host)?.received.set(row.plugin, row.received_at);
+      }
+      for (const row of this.db
+        .prepare(
+          `SELECT host, plugin, name, message, received_at FROM warnings WHERE received_at > ?${filter('host')}`,
+        )
+        .all(now - WARNING_TTL_SECONDS, ...args) as {
+        host: string;
+        plugin: string;
+        name: string;
+        message: string;
+        received_at: number;
+      }[]) {
+        facts.get(row.host)?.recentWarnings.push({
+          plugin: row.plugin,
+          name: row.name,
+          message: row.message,
+          receivedAt: row.received_at,
+        });
+      }
+    });
+    if (addresses === undefined) read(undefined);
+    else for (let i = 0; i < addresses.length; i += IN_CHUNK) read(addresses.slice(i, i + IN_CHUNK));
+    const reports = new Map<string, HostStatusReport>();
+    for (const [address, hostFacts] of facts) reports.set(address, evaluateStatus(hostFacts, now));
+    return reports;
+  }
+
+  async expire(now: number): Promise<number> {
+    let removed = 0;
+    this.db
+      .transaction(() => {
+        removed += this.db.prepare('DELETE FROM meta WHERE expires_at <= ?').run(now).changes;
+        removed += this.db
+          .prepare('DELETE FROM warnings WHERE received_at <= ?')
+          .run(now - WARNING_TTL_SECONDS).changes;
+      })
+      .immediate();
+    return removed;
+  }
+}
