@@ -1,0 +1,124 @@
+import { Flags } from '@oclif/core';
+import { BaseCommand } from '../cli/base-command.js';
+import { type ConfigOverrides, redactUrl } from '../core/config.js';
+import { createGraphService } from '../core/graphs/service.js';
+import { openStore } from '../core/store/index.js';
+import { createWebServer } from '../web/server.js';
+
+export default class Serve extends BaseCommand<typeof Serve> {
+  static override summary = 'Web UI, JSON API, PNG graphs and /metrics (default 0.0.0.0:5434).';
+  static override description =
+    `Serves the fleet page (services → labels → hosts with status icons, search, compare
+selected), host pages (meta, warnings, every graph, terms, custom range, widths), the compare page
+(one graph for up to 500 hosts), GET /graph/<host>/<plugin>/<graph>.png, the JSON API under /api/
+and Kurado's own metrics at /metrics (Prometheus text format).
+
+The UI is read-only. It is open to everyone who can reach the port unless you lock it down:
+--allow-from CIDR (repeatable) refuses other peers with 403; --auth basic --users-file FILE asks
+for a password (lines from "kurado web passwd USER"); --trusted-proxy-header X-Forwarded-User
+accepts only requests an authenticating reverse proxy marked with that header (combine it with
+--allow-from <proxy address>).`;
+
+  static override examples = [
+    '<%= config.bin %> serve --data-dir /var/lib/kurado --rrdcached unix:/run/rrdcached.sock',
+    '<%= config.bin %> serve --listen 127.0.0.1:5434 --trusted-proxy-header X-Forwarded-User --allow-from 127.0.0.1/32',
+    '<%= config.bin %> serve --auth basic --users-file /etc/kurado/users --allow-from 10.0.0.0/8',
+  ];
+
+  static override flags = {
+    listen: Flags.string({
+      description: 'host:port to listen on. [env: KURADO_WEB_LISTEN] [default: 0.0.0.0:5434]',
+    }),
+    auth: Flags.option({
+      options: ['none', 'basic'] as const,
+      description: 'Ask for a password (basic) or not. [default: none]',
+    })(),
+    'users-file': Flags.string({
+      description: 'Users for --auth basic: "user:scrypt$…" lines made by "kurado web passwd".',
+    }),
+    'trusted-proxy-header': Flags.string({
+      description:
+        'Header an authenticating reverse proxy sets to the user name (e.g. X-Forwarded-User); requests without it get 401.',
+    }),
+    'allow-from': Flags.string({
+      description: 'Only these peer addresses/CIDR ranges may connect (repeatable); others get 403.',
+      multiple: true,
+    }),
+    'graphs-dir': Flags.string({
+      description:
+        'Site graph templates (*.toml) that add to or override the shipped ones. [env: KURADO_GRAPHS_DIR]',
+    }),
+    'render-processes': Flags.integer({
+      description: 'rrdtool processes drawing PNGs. [default: CPU count]',
+      min: 1,
+      max: 256,
+    }),
+  };
+
+  protected override configOverrides(): ConfigOverrides {
+    const overrides = super.configOverrides();
+    const web: NonNullable<ConfigOverrides['web']> = {};
+    if (this.flags.listen) web.listen = this.flags.listen;
+    if (this.flags.auth) web.auth = this.flags.auth;
+    if (this.flags['users-file']) web.usersFile = this.flags['users-file'];
+    if (this.flags['trusted-proxy-header']) web.trustedProxyHeader = this.flags['trusted-proxy-header'];
+    if (this.flags['allow-from']?.length) web.allowFrom = this.flags['allow-from'];
+    overrides.web = web;
+    if (this.flags['graphs-dir']) overrides.graphsDir = this.flags['graphs-dir'];
+    return overrides;
+  }
+
+  public async run(): Promise<void> {
+    const { settings, log_: logger, flags } = this;
+    const match = /^(.*):(\d+)$/.exec(settings.web.listen);
+    if (!match)
+      this.error(`--listen "${settings.web.listen}" must be host:port, e.g. 0.0.0.0:5434`, { exit: 2 });
+    const host = (match[1] ?? '').replace(/^\[(.*)\]$/, '$1') || '0.0.0.0';
+    const port = Number(match[2]);
+    const store = await openStore(settings.storeUrl);
+    await store.migrate();
+    const graphs = createGraphService({
+      dataDir: settings.dataDir,
+      ...(settings.rrdcached ? { rrdcached: settings.rrdcached } : {}),
+      ...(settings.graphsDir ? { graphsDir: settings.graphsDir } : {}),
+      ...(flags['render-processes'] ? { poolSize: flags['render-processes'] } : {}),
+    });
+    let app: Awaited<ReturnType<typeof createWebServer>>;
+    try {
+      app = await createWebServer({ store, graphs, config: settings, logger });
+    } catch (error) {
+      await graphs.close();
+      await store.close();
+      this.error((error as Error).message, { exit: 2 });
+    }
+    await app.listen({ host, port });
+    const open =
+      settings.web.auth === 'none' && !settings.web.trustedProxyHeader && settings.web.allowFrom.length === 0;
+    logger.info(
+      {
+        listen: `${host}:${port}`,
+        dataDir: settings.dataDir,
+        rrdcached: settings.rrdcached ?? 'none (reads RRD files directly)',
+        store: redactUrl(settings.storeUrl),
+        auth: settings.web.auth,
+        trustedProxyHeader: settings.web.trustedProxyHeader,
+        allowFrom: settings.web.allowFrom,
+      },
+      open ? 'kurado serve listening (open to everyone who can reach the port)' : 'kurado serve listening',
+    );
+    let stopping = false;
+    const stop = async (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal }, 'stopping');
+      await app.close();
+      await graphs.close();
+      await store.close();
+      logger.flush();
+      process.exit(0);
+    };
+    process.once('SIGTERM', () => void stop('SIGTERM'));
+    process.once('SIGINT', () => void stop('SIGINT'));
+    await new Promise<never>(() => undefined);
+  }
+}
