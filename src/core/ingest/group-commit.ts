@@ -32,6 +32,7 @@ export class GroupCommitter {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private stopped = false;
+  private paused = false;
   private readonly maxMessages: number;
   private readonly maxDelayMs: number;
   private readonly retryInitialMs: number;
@@ -52,14 +53,28 @@ export class GroupCommitter {
 
   add(delivery: Delivery): void {
     this.pending.push(delivery);
-    if (this.running) return;
+    if (this.running || this.paused) return;
     if (this.pending.length >= this.maxMessages) this.kick();
     else this.timer ??= setTimeout(() => this.kick(), this.maxDelayMs);
+  }
+
+  /**
+   * Hold commits (deliveries still collect) until `resume`. A receiver starts paused until all its
+   * broker connections are up, so redelivered backlogs of several sessions interleave in order.
+   */
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.kick();
   }
 
   /** Commit everything pending, then stop retrying; used on SIGTERM to drain. */
   async drain(): Promise<void> {
     this.stopped = true;
+    this.paused = false;
     this.wakeRetry?.();
     while (this.running || this.pending.length > 0) {
       if (!this.running) this.kick();
@@ -72,7 +87,7 @@ export class GroupCommitter {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
-    if (this.running || this.pending.length === 0) return;
+    if (this.running || this.paused || this.pending.length === 0) return;
     this.running = this.commitLoop().finally(() => {
       this.running = undefined;
       if (this.pending.length > 0 && !this.stopped) this.kick();

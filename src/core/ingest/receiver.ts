@@ -64,7 +64,9 @@ export class Receiver {
     const intervalMs = this.options.summaryIntervalMs ?? 60_000;
     this.summaryTimer = setInterval(() => this.logSummary(intervalMs), intervalMs);
     this.summaryTimer.unref();
+    this.committer.pause();
     await Promise.all(this.options.consumers.map((consumer) => consumer.start((delivery) => this.committer.add(delivery))));
+    this.committer.resume();
   }
 
   async stop(): Promise<void> {

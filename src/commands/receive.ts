@@ -1,0 +1,106 @@
+import { Flags } from '@oclif/core';
+import { BaseCommand } from '../cli/base-command.js';
+import { type ConfigOverrides, redactUrl } from '../core/config.js';
+import { Ingestor } from '../core/ingest/ingestor.js';
+import { type Consumer, Receiver } from '../core/ingest/receiver.js';
+import { createRrdWriter } from '../core/rrd/writer.js';
+import { openStore } from '../core/store/index.js';
+import { AmqpConsumer, DEFAULT_UPDATE_QUEUE } from '../core/transport/amqp.js';
+import { MqttConsumer } from '../core/transport/mqtt.js';
+
+export default class Receive extends BaseCommand<typeof Receive> {
+  static override summary = 'Store metrics that agents push: broker → RRD files (rrdcached) + metadata store.';
+  static override description = `Consumes agent messages from Mosquitto (MQTT shared subscription $share/kurado/kurado/update/+,
+QoS 1, persistent sessions) or RabbitMQ (durable queue bound to amq.topic with kurado.update.#),
+validates every line, writes values through rrdcached BATCH and meta/warnings/last-received to the
+store. A message is acknowledged only after both accepted it; many messages are committed and
+acknowledged together. Run any number of receivers: they share the load.
+
+SIGTERM stores and acknowledges what is in flight, then exits 0. A per-minute summary line is
+logged (messages, values, rejected lines, files created, lag).`;
+
+  static override examples = [
+    '<%= config.bin %> receive --mqtt mqtt://127.0.0.1:1883 --rrdcached unix:/run/rrdcached.sock --data-dir /var/lib/kurado',
+    '<%= config.bin %> receive --amqp amqp://kurado:secret@mq1:5672 --store mysql://kurado:secret@db1/kurado',
+  ];
+
+  static override flags = {
+    mqtt: Flags.string({ description: 'MQTT broker URL, mqtt://user:pass@host:1883. [env: KURADO_MQTT_URL]' }),
+    amqp: Flags.string({ description: 'RabbitMQ URL, amqp://user:pass@host:5672. [env: KURADO_AMQP_URL]' }),
+    'mqtt-connections': Flags.integer({
+      description:
+        'Subscriber connections in the shared group; each holds one message per group commit, so more connections mean bigger commits.',
+      default: 32,
+      min: 1,
+      max: 1000,
+    }),
+    'client-id': Flags.string({
+      description:
+        'MQTT client-id prefix. Keep it stable: the broker keeps the session (and unacknowledged messages) under it. Give each receiver on one machine its own. [default: kurado-receive-<hostname>]',
+    }),
+    'amqp-queue': Flags.string({ description: 'Durable RabbitMQ queue to consume.', default: DEFAULT_UPDATE_QUEUE }),
+    prefetch: Flags.integer({ description: 'Unacknowledged RabbitMQ messages held at once.', default: 2000, min: 1 }),
+  };
+
+  protected override configOverrides(): ConfigOverrides {
+    const overrides = super.configOverrides();
+    if (this.flags.mqtt) overrides.mqttUrl = this.flags.mqtt;
+    if (this.flags.amqp) overrides.amqpUrl = this.flags.amqp;
+    return overrides;
+  }
+
+  public async run(): Promise<void> {
+    const { settings, log_: logger, flags } = this;
+    if (!settings.mqttUrl && !settings.amqpUrl) {
+      this.error('no broker: give --mqtt mqtt://host:1883 or --amqp amqp://host:5672 (or KURADO_MQTT_URL / KURADO_AMQP_URL, or mqtt/amqp in kurado.toml)', { exit: 2 });
+    }
+    const store = await openStore(settings.storeUrl);
+    await store.migrate();
+    const writer = createRrdWriter({ dataDir: settings.dataDir, ...(settings.rrdcached ? { rrdcached: settings.rrdcached } : {}) });
+    const ingestor = new Ingestor({ dataDir: settings.dataDir, writer, store, logger });
+    const consumers: Consumer[] = [];
+    if (settings.mqttUrl) {
+      consumers.push(
+        new MqttConsumer({
+          url: settings.mqttUrl,
+          connections: flags['mqtt-connections'],
+          ...(flags['client-id'] ? { clientIdPrefix: flags['client-id'] } : {}),
+          logger,
+        }),
+      );
+    }
+    if (settings.amqpUrl) {
+      consumers.push(
+        new AmqpConsumer({ url: settings.amqpUrl, queue: flags['amqp-queue'], prefetch: flags.prefetch, logger }),
+      );
+    }
+    const receiver = new Receiver({ consumers, ingestor, logger });
+    logger.info(
+      {
+        dataDir: settings.dataDir,
+        rrdcached: settings.rrdcached ?? 'none (rrdtool -)',
+        store: redactUrl(settings.storeUrl),
+        mqtt: settings.mqttUrl && redactUrl(settings.mqttUrl),
+        amqp: settings.amqpUrl && redactUrl(settings.amqpUrl),
+      },
+      'kurado receive starting',
+    );
+
+    let stopping = false;
+    const stop = async (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal }, 'draining in-flight messages');
+      await receiver.stop();
+      await writer.close();
+      await store.close();
+      logger.flush();
+      process.exit(0);
+    };
+    process.once('SIGTERM', () => void stop('SIGTERM'));
+    process.once('SIGINT', () => void stop('SIGINT'));
+    await receiver.start();
+    // Consumers run on their own sockets; keep the command alive until a signal arrives.
+    await new Promise<never>(() => undefined);
+  }
+}
