@@ -1,7 +1,17 @@
 import type { MetaEntry } from '../store/types.js';
 
 /** Time ranges a graph can show; `custom` takes `from`/`to`. */
-export const TERMS = ['1hour', '4hours', '8hours', 'day', '3days', 'week', 'month', 'year', 'custom'] as const;
+export const TERMS = [
+  '1hour',
+  '4hours',
+  '8hours',
+  'day',
+  '3days',
+  'week',
+  'month',
+  'year',
+  'custom',
+] as const;
 export type Term = (typeof TERMS)[number];
 
 export interface GraphRequest {
@@ -17,6 +27,8 @@ export interface GraphRequest {
   to?: number;
   width: number;
   height: number;
+  /** Shown in the graph title instead of the address (optional). */
+  hostname?: string;
 }
 
 export interface GraphInfo {

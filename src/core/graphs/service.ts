@@ -1,0 +1,225 @@
+import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { escapePathComponent, unescapePathComponent } from '../rrd/layout.js';
+import type { MetaEntry } from '../store/types.js';
+import {
+  type ArgumentContext,
+  findGraph,
+  type GraphArguments,
+  graphArguments,
+  groupGraphs,
+  metaMap,
+  pluginGraphs,
+  pluginName,
+  type ResolvedGraph,
+  xportArguments,
+} from './graphs.js';
+import { loadTemplates, type TemplateSet } from './loader.js';
+import { RenderPool } from './pool.js';
+import { GRAPH_STYLE } from './style.js';
+import type { TemplateError } from './template.js';
+import { resolveRange } from './terms.js';
+import {
+  type GraphData,
+  GraphNotFoundError,
+  type GraphRequest,
+  GraphRequestError,
+  type GraphService,
+  type PluginGraphs,
+} from './types.js';
+
+export interface GraphServiceOptions {
+  /** Root of the RRD tree. */
+  dataDir: string;
+  /** rrdcached address: rendering reads through it (`--daemon`), so the newest value is drawn. */
+  rrdcached?: string;
+  /** Site templates that add to or override the shipped ones. */
+  graphsDir?: string;
+  /** `rrdtool -` processes; default = CPU count. */
+  poolSize?: number;
+  /** Kill a render that takes longer (ms); default 20 s. */
+  timeoutMs?: number;
+  /** Already loaded templates (otherwise loaded from the shipped and site directories). */
+  templates?: TemplateSet;
+  /** Clock in epoch seconds (tests). */
+  now?: () => number;
+  rrdtoolBinary?: string;
+}
+
+/** Templates with mistakes: the service does not start (`kurado config check` lists them). */
+export class TemplateLoadError extends Error {
+  override name = 'TemplateLoadError';
+  constructor(readonly errors: TemplateError[]) {
+    super(
+      `graph templates have ${errors.length} error(s):\n${errors.map((e) => `  ${e.message}`).join('\n')}`,
+    );
+  }
+}
+
+export interface KuradoGraphService extends GraphService {
+  readonly templates: TemplateSet;
+  readonly pool: RenderPool;
+  /** Plugin identifiers with a directory under the host's directory. */
+  plugins(host: string): string[];
+  /** The rrdtool arguments (after `graphv -`) a request renders with. */
+  graphArguments(request: GraphRequest, meta: MetaEntry[]): string[];
+}
+
+/** The plugin order on a host page: `base` first, then by name. */
+function pluginOrder(a: string, b: string): number {
+  if (a === 'base') return -1;
+  if (b === 'base') return 1;
+  return a.localeCompare(b);
+}
+
+export function createGraphService(options: GraphServiceOptions): KuradoGraphService {
+  const templates =
+    options.templates ?? loadTemplates(options.graphsDir ? { siteDir: options.graphsDir } : {});
+  if (templates.errors.length > 0) throw new TemplateLoadError(templates.errors);
+  const dataDir = path.resolve(options.dataDir);
+  const now = options.now ?? (() => Math.floor(Date.now() / 1000));
+  const pool = new RenderPool({
+    ...(options.poolSize !== undefined ? { size: options.poolSize } : {}),
+    ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+    ...(options.rrdtoolBinary ? { binary: options.rrdtoolBinary } : {}),
+  });
+
+  const hostDir = (host: string) => path.join(dataDir, escapePathComponent(host));
+
+  const plugins = (host: string): string[] => {
+    try {
+      return readdirSync(hostDir(host), { withFileTypes: true })
+        .filter((d) => d.isDirectory())
+        .map((d) => unescapePathComponent(d.name))
+        .sort(pluginOrder);
+    } catch {
+      return [];
+    }
+  };
+
+  /** `name.type` of every metric file of a host's plugin. */
+  const metrics = (host: string, plugin: string): Set<string> => {
+    const out = new Set<string>();
+    try {
+      for (const file of readdirSync(path.join(hostDir(host), escapePathComponent(plugin)))) {
+        if (file.endsWith('.rrd')) out.add(unescapePathComponent(file.slice(0, -4)));
+      }
+    } catch {
+      // no directory: no metrics
+    }
+    return out;
+  };
+
+  const checkRequest = (request: GraphRequest) => {
+    const { width, height } = request;
+    if (!Number.isInteger(width) || width < GRAPH_STYLE.minWidth || width > GRAPH_STYLE.maxWidth) {
+      throw new GraphRequestError(
+        `width must be an integer from ${GRAPH_STYLE.minWidth} to ${GRAPH_STYLE.maxWidth}, not ${width}`,
+      );
+    }
+    if (!Number.isInteger(height) || height < GRAPH_STYLE.minHeight || height > GRAPH_STYLE.maxHeight) {
+      throw new GraphRequestError(
+        `height must be an integer from ${GRAPH_STYLE.minHeight} to ${GRAPH_STYLE.maxHeight}, not ${height}`,
+      );
+    }
+  };
+
+  const prepare = (
+    request: GraphRequest,
+    meta: MetaEntry[],
+  ): { graph: ResolvedGraph; args: GraphArguments; ctx: ArgumentContext } => {
+    checkRequest(request);
+    const range = resolveRange(request.term, now(), request.from, request.to);
+    const own = metrics(request.host, request.plugin);
+    if (own.size === 0) {
+      const known = plugins(request.host);
+      if (known.length === 0)
+        throw new GraphNotFoundError(`no data for host "${request.host}" under ${dataDir}`);
+      throw new GraphNotFoundError(
+        `host "${request.host}" has no data for plugin "${request.plugin}"; plugins: ${known.join(', ')}`,
+      );
+    }
+    const template = templates.templates.get(pluginName(request.plugin));
+    const graph = findGraph(request.plugin, template, request.graph, own, metaMap(meta, request.plugin));
+    const ownDir = path.join(hostDir(request.host), escapePathComponent(request.plugin));
+    const ctx: ArgumentContext = {
+      dataDir,
+      host: request.host,
+      exists: (file) =>
+        path.dirname(file) === ownDir
+          ? own.has(unescapePathComponent(path.basename(file, '.rrd')))
+          : existsSync(file),
+      range,
+      width: request.width,
+      height: request.height,
+      ...(request.hostname ? { hostLabel: request.hostname } : {}),
+      ...(options.rrdcached ? { daemon: options.rrdcached } : {}),
+    };
+    return { graph, args: graphArguments(graph, ctx), ctx };
+  };
+
+  const renderArgs = (args: GraphArguments) => [...args.options, ...args.defs, ...args.drawing];
+
+  return {
+    templates,
+    pool,
+    plugins,
+
+    async list(host: string, meta: MetaEntry[]): Promise<PluginGraphs[]> {
+      return plugins(host)
+        .map((plugin) => {
+          const template = templates.templates.get(pluginName(plugin));
+          const graphs = pluginGraphs(plugin, template, metrics(host, plugin), metaMap(meta, plugin));
+          return { plugin, groups: groupGraphs(graphs) };
+        })
+        .filter((p) => p.groups.length > 0);
+    },
+
+    graphArguments(request: GraphRequest, meta: MetaEntry[]): string[] {
+      return renderArgs(prepare(request, meta).args);
+    },
+
+    async renderPng(request: GraphRequest, meta: MetaEntry[]): Promise<Buffer> {
+      const { args } = prepare(request, meta);
+      const result = await pool.run(['graphv', '-', ...renderArgs(args)]);
+      if (!result.image || result.image.length === 0) {
+        throw new Error(
+          `rrdtool graphv returned no image for ${request.host}/${request.plugin}/${request.graph}`,
+        );
+      }
+      return result.image;
+    },
+
+    async exportData(request: GraphRequest, meta: MetaEntry[]): Promise<GraphData> {
+      const { args, ctx } = prepare(request, meta);
+      const result = await pool.run(xportArguments(args, ctx));
+      return parseXport(
+        result.text,
+        args.series.map((s) => s.legend),
+      );
+    },
+
+    async close(): Promise<void> {
+      await pool.close();
+    },
+  };
+}
+
+/** `rrdtool xport --json --showtime` output → GraphData (legends were exported as indexes). */
+export function parseXport(text: string, legends: string[]): GraphData {
+  const start = text.indexOf('{');
+  const json = JSON.parse(text.slice(start)) as {
+    meta: { start: number; end: number; step: number; legend: string[] };
+    data: [string | number, ...(number | null)[]][];
+  };
+  return {
+    start: json.meta.start,
+    end: json.meta.end,
+    step: json.meta.step,
+    legends: json.meta.legend.map((index) => legends[Number(index)] ?? String(index)),
+    rows: json.data.map(([timestamp, ...values]) => ({
+      timestamp: Number(timestamp),
+      values: values.map((v) => (typeof v === 'number' && Number.isFinite(v) ? v : null)),
+    })),
+  };
+}
