@@ -123,8 +123,9 @@ const ILLEGAL_TIME =
   /^illegal attempt to update using time (\d+(?:\.\d+)?) when last update time is (\d+(?:\.\d+)?)/;
 
 /**
- * Parse rrdcached's refusal of an old timestamp: the refused time and the file's last update.
- * Undefined for any other message. Only error lines are parsed, never successes.
+ * Parse the refusal of an old timestamp (rrdcached's answer, or rrdtool's with the file name
+ * in front): the refused time and the file's last update. Undefined for any other message.
+ * Only error lines are parsed, never successes.
  */
 export function parseIllegalUpdateTime(message: string): { refused: number; last: number } | undefined {
   const match = ILLEGAL_TIME.exec(message);
@@ -163,6 +164,11 @@ export class RrdcachedClient {
    */
   get connectionCount(): number {
     return this.connections;
+  }
+
+  /** Whether a connection is open now (false after the daemon went away, until the next call). */
+  get connected(): boolean {
+    return this.socket !== undefined && !this.socket.destroyed;
   }
 
   async ping(): Promise<void> {
