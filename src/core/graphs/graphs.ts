@@ -113,7 +113,7 @@ function labelOf(graph: GraphTemplate, item: string, meta: Map<string, string>):
   return label;
 }
 
-function resolveTemplateGraph(
+export function resolveTemplateGraph(
   plugin: string,
   template: PluginTemplate,
   graph: GraphTemplate,

@@ -1,10 +1,23 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type PluginTemplate, parseTemplate, TemplateError } from './template.js';
 
-/** `templates/graphs` shipped with Kurado (same place from src/ under tsx and from dist/). */
-export const SHIPPED_GRAPHS_DIR = fileURLToPath(new URL('../../../templates/graphs/', import.meta.url));
+/**
+ * `templates/graphs` shipped with Kurado: the nearest one above this module (src/core/graphs
+ * under tsx, dist/src/core/graphs when built; the package root holds `templates/`).
+ */
+export const SHIPPED_GRAPHS_DIR = findShippedDir();
+
+function findShippedDir(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    const candidate = path.join(dir, 'templates', 'graphs');
+    if (existsSync(candidate)) return candidate;
+    dir = path.dirname(dir);
+  }
+  return fileURLToPath(new URL('../../../templates/graphs/', import.meta.url));
+}
 
 export interface TemplateSet {
   /** Plugin name → template (site files already applied). */

@@ -65,8 +65,10 @@ export interface GraphTemplate {
   itemMarks: Record<string, string>;
   options: string[];
   lines: TemplateLine[];
-  /** 1-based line of the `[[graph]]` header. */
+  /** 1-based line of the `[[graph]]` header in `file`. */
   line: number;
+  /** The template file the graph comes from (a merged site file keeps its own name). */
+  file: string;
 }
 
 export interface PluginTemplate {
@@ -450,6 +452,7 @@ function parseGraph(
     options,
     lines,
     line: header,
+    file,
   };
   if (verticalLabel !== undefined) graph.verticalLabel = verticalLabel;
   if (each !== undefined) graph.each = each;
