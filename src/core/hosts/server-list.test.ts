@@ -1,0 +1,128 @@
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseServerList, readServerList, ServerListError } from './server-list.js';
+
+const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../..');
+const fixture = (name: string) => path.join(ROOT, 'test/fixtures/hosts', name);
+
+function problemsOf(action: () => unknown): string[] {
+  try {
+    action();
+  } catch (error) {
+    if (error instanceof ServerListError) return error.problems;
+    throw error;
+  }
+  throw new Error('expected a ServerListError');
+}
+
+describe('server list', () => {
+  it('turns services → sections → hosts into host records with their role', () => {
+    const list = readServerList(fixture('good.toml'));
+    expect(list.hosts.map((h) => [h.service, h.label, h.address, h.hostname, h.comments])).toEqual([
+      ['shop', 'frontend', '10.0.0.1', 'web01', 'rack A, behind   lb01'],
+      ['shop', 'frontend', '10.0.0.2', '10.0.0.2', ''],
+      ['shop', 'frontend', 'web03.example.com', 'web03', ''],
+      ['shop', 'database', '10.0.0.21', 'db01', 'primary'],
+      ['Shop (EU)', '', '10.1.0.1', 'web01', 'same hostname as in shop'],
+    ]);
+    expect(list.hosts[0]).toMatchObject({
+      role: 'web',
+      plugins: ['base', 'nginx:8080:/nginx_status'],
+      origin: 'import',
+    });
+    expect(list.hosts[0]?.settings).toBeUndefined();
+    expect(list.services).toEqual([
+      {
+        name: 'shop',
+        sections: [
+          { label: 'frontend', role: 'web', hosts: 3 },
+          { label: 'database', role: 'db', hosts: 1 },
+        ],
+      },
+      { name: 'Shop (EU)', sections: [{ label: '', role: 'web', hosts: 1 }] },
+    ]);
+  });
+
+  it('resolves plugin settings: global by name < role by name < role by identifier', () => {
+    const db = readServerList(fixture('good.toml')).hosts.find((h) => h.hostname === 'db01');
+    expect(db?.settings).toEqual({
+      'mysql:3306': { user: 'kurado', password: 'db-secret' },
+      'mysql:3307': { user: 'reporting', password: 'db-secret' },
+    });
+  });
+
+  it('warns about a hostname used twice, but imports both hosts', () => {
+    const list = readServerList(fixture('good.toml'));
+    expect(list.warnings).toEqual([
+      expect.stringMatching(
+        /good\.toml:33: services\.Shop \(EU\)\[1\] hosts\[1\] .*hostname web01 is also used at services\.shop\[1\]/,
+      ),
+    ]);
+  });
+
+  it('reports broken TOML with file:line:column', () => {
+    const problems = problemsOf(() => readServerList(fixture('broken-syntax.toml')));
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^.*broken-syntax\.toml:8:3: /);
+  });
+
+  it('reports every problem at once, each naming the file and the place', () => {
+    const file = fixture('many-problems.toml');
+    const problems = problemsOf(() => readServerList(file));
+    const shown = problems.map((p) => p.replace(`${file}`, 'F'));
+    expect(shown).toEqual([
+      'F: roles.web.plugins[3]: "base" is listed twice',
+      'F: roles.web.settings.redis: role "web" lists no plugin "redis" (plugins: base, nginx:80)',
+      'F: services.shop[1] (label "frontend"): unknown key "roll" (did you mean "role"?); expected "label", "role", "hosts"',
+      'F: services.shop[1] (label "frontend"): names no role (role = "…")',
+      'F: services.shop[2] (label "backend"): unknown role "api"; roles: web',
+      'F:17: services.shop[2] (label "backend") hosts[2] "10.0.0.300 api02 typo in the address": bad address: "10.0.0.300" is not a valid IPv4 address',
+      'F:18: services.shop[2] (label "backend") hosts[3] "10.0.0.1 web01-again": address 10.0.0.1 is already listed at services.shop[1] (label "frontend") hosts[1] (line 10)',
+      'F: services.shop[2] (label "backend") hosts[4] "": is empty; write "<address> <hostname> <comments…>"',
+      'F: services.admin: write each section as [[services.admin]] (double brackets: a service is a list of sections), not a table',
+      'F: services.unregistered: "unregistered" is reserved for hosts that push without being listed',
+    ]);
+    expect(() => readServerList(file)).toThrow(`${file}: 10 problems:`);
+  });
+
+  it('names the file it cannot read', () => {
+    expect(() => readServerList('/nonexistent/hosts.toml')).toThrow('cannot read /nonexistent/hosts.toml');
+  });
+
+  it('rejects unknown top-level keys and CloudForecast-style names with a hint', () => {
+    expect(() => parseServerList('[rolls.web]\nplugins = ["base"]\n', 'x.toml')).toThrow(
+      'x.toml: top level: unknown key "rolls" (did you mean "roles"?); expected "settings", "roles", "services"',
+    );
+  });
+
+  it('rejects non-scalar settings and non-string hosts', () => {
+    const problems = problemsOf(() =>
+      parseServerList(
+        '[roles.web]\nplugins = ["base"]\n[roles.web.settings.base]\nlist = [1, 2]\n[[services.s]]\nrole = "web"\nhosts = [42]\n',
+        'x.toml',
+      ),
+    );
+    expect(problems).toEqual([
+      'x.toml: roles.web.settings.base.list: must be a string, number or boolean, not an array',
+      'x.toml: services.s[1] hosts[1]: must be a string "<address> <hostname> <comments…>", not a number',
+    ]);
+  });
+
+  it('keeps hostile comments as written', () => {
+    const list = parseServerList(
+      `[roles.web]\nplugins = ["base"]\n[[services.s]]\nrole = "web"\nhosts = ["10.0.0.1 web01 <script>alert('x')</script> 日本 🚀"]\n`,
+      'x.toml',
+    );
+    expect(list.hosts[0]?.comments).toBe(`<script>alert('x')</script> 日本 🚀`);
+  });
+
+  it('accepts the documented template', () => {
+    const list = readServerList(path.join(ROOT, 'templates/hosts.toml'));
+    expect(list.warnings).toEqual([]);
+    expect(list.hosts.length).toBeGreaterThan(5);
+    expect(list.hosts.find((h) => h.hostname === 'db01')?.settings?.['mysql:3307']).toEqual({
+      user: 'reporting',
+      password: 'also-change-me',
+    });
+  });
+});

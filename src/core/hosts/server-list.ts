@@ -1,0 +1,409 @@
+/**
+ * The server list (`hosts.toml`, imported with `kurado hosts import`): roles name the plugins a
+ * host runs, services hold labelled sections, each section names a role and lists hosts as
+ * `"<address> <hostname> <comments…>"`. See templates/hosts.toml for the format with comments.
+ *
+ * Every problem is collected (not just the first) and reported with the file and the place:
+ * `hosts.toml:14: services.shop[2] (label "db") hosts[1] "10.0.0.300 db01": bad address …`.
+ */
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { parse as parseToml, TomlError } from 'smol-toml';
+import { hostProblem, normalizeHost, printable } from '../protocol/host.js';
+import { pluginIdentifierProblem } from '../protocol/lines.js';
+import {
+  type HostRecord,
+  type PluginSettings,
+  type PluginSettingValue,
+  UNREGISTERED_SERVICE,
+} from '../store/types.js';
+
+export interface Role {
+  name: string;
+  /** Plugin identifiers in the order written: `base`, `nginx:8080:/nginx_status`. */
+  plugins: string[];
+  /** Settings keyed by plugin name (`mysql`, every mysql instance) or identifier (`mysql:3307`). */
+  settings: PluginSettings;
+}
+
+export interface SectionSummary {
+  label: string;
+  role: string;
+  hosts: number;
+}
+
+export interface ServerList {
+  file: string;
+  roles: Map<string, Role>;
+  /** Services in file order, with their sections. */
+  services: { name: string; sections: SectionSummary[] }[];
+  /** Every host, in file order, with its role's plugins and resolved settings. */
+  hosts: HostRecord[];
+  /** Things that are allowed but probably not meant (a hostname listed twice). */
+  warnings: string[];
+}
+
+export class ServerListError extends Error {
+  override name = 'ServerListError';
+  constructor(
+    readonly file: string,
+    readonly problems: string[],
+  ) {
+    super(
+      problems.length === 1
+        ? problems[0]!
+        : `${file}: ${problems.length} problems:\n${problems.map((p) => `  ${p}`).join('\n')}`,
+    );
+  }
+}
+
+type Table = Record<string, unknown>;
+
+const TOP_LEVEL_KEYS = ['settings', 'roles', 'services'];
+const ROLE_KEYS = ['plugins', 'settings'];
+const SECTION_KEYS = ['label', 'role', 'hosts'];
+/** Keys people bring from CloudForecast/upstream Kurado YAML, and what they are called here. */
+const RENAMED_KEYS: Record<string, string> = {
+  roll: 'role',
+  rolls: 'roles',
+  servers: 'hosts',
+  metrics: 'plugins',
+  resources: 'plugins',
+  metrics_config: 'settings',
+  component_config: 'settings',
+};
+
+/** Read and check a server list file. Throws ServerListError (or a TOML error with line:column). */
+export function readServerList(file: string): ServerList {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ServerListError(file, [`cannot read ${file}: ${(error as Error).message}`]);
+  }
+  return parseServerList(text, file);
+}
+
+/** Check a server list given as text; `file` is only used in messages. */
+export function parseServerList(text: string, file: string): ServerList {
+  let document: Table;
+  try {
+    document = parseToml(text) as Table;
+  } catch (error) {
+    if (error instanceof TomlError) {
+      throw new ServerListError(file, [
+        `${file}:${error.line}:${error.column}: ${error.message.split('\n')[0]}`,
+      ]);
+    }
+    throw error;
+  }
+  return new ServerListChecker(text, file).check(document);
+}
+
+const isTable = (value: unknown): value is Table =>
+  typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Date);
+
+const kind = (value: unknown): string =>
+  Array.isArray(value)
+    ? 'an array'
+    : isTable(value)
+      ? 'a table'
+      : value instanceof Date
+        ? 'a date'
+        : `a ${typeof value}`;
+
+const quoted = (text: string) => `"${printable(text, 80)}"`;
+
+class ServerListChecker {
+  private readonly problems: string[] = [];
+  private readonly warnings: string[] = [];
+  private readonly seenEntries = new Map<string, number>();
+
+  constructor(
+    private readonly text: string,
+    private readonly file: string,
+  ) {}
+
+  private problem(place: string, message: string, line?: number): void {
+    this.problems.push(`${this.file}${line ? `:${line}` : ''}: ${place}: ${message}`);
+  }
+
+  private unknownKeys(table: Table, known: readonly string[], place: string): void {
+    for (const key of Object.keys(table)) {
+      if (known.includes(key)) continue;
+      const hint = RENAMED_KEYS[key] ? ` (did you mean "${RENAMED_KEYS[key]}"?)` : '';
+      this.problem(
+        place,
+        `unknown key ${quoted(key)}${hint}; expected ${known.map((k) => `"${k}"`).join(', ')}`,
+      );
+    }
+  }
+
+  /** 1-based line of the n-th (0-based) occurrence of `needle` in the file, if found. */
+  private lineOf(needle: string, occurrence: number): number | undefined {
+    let index = -1;
+    for (let i = 0; i <= occurrence; i++) {
+      index = this.text.indexOf(needle, index + 1);
+      if (index < 0) return undefined;
+    }
+    return this.text.slice(0, index).split('\n').length;
+  }
+
+  check(document: Table): ServerList {
+    this.unknownKeys(document, TOP_LEVEL_KEYS, 'top level');
+    const globalSettings = this.settingsTable(document.settings, 'settings');
+    const roles = this.roles(document.roles);
+    const usedPlugins = new Set(
+      [...roles.values()].flatMap((r) => r.plugins.flatMap((p) => [p, pluginName(p)])),
+    );
+    for (const key of Object.keys(globalSettings)) {
+      if (!usedPlugins.has(key))
+        this.warnings.push(`${this.file}: settings.${key}: no role lists a ${key} plugin`);
+    }
+    const { services, hosts } = this.services(document.services, roles, globalSettings);
+    if (this.problems.length > 0) throw new ServerListError(this.file, this.problems);
+    return { file: this.file, roles, services, hosts, warnings: this.warnings };
+  }
+
+  private settingsTable(value: unknown, place: string): PluginSettings {
+    if (value === undefined) return {};
+    if (!isTable(value)) {
+      this.problem(place, `must be a table of plugin settings ([${place}.<plugin>]), not ${kind(value)}`);
+      return {};
+    }
+    const settings: PluginSettings = {};
+    for (const [plugin, entries] of Object.entries(value)) {
+      const where = `${place}.${plugin}`;
+      if (!isTable(entries)) {
+        this.problem(where, `must be a table of key = value, not ${kind(entries)}`);
+        continue;
+      }
+      const flat: Record<string, PluginSettingValue> = {};
+      for (const [key, setting] of Object.entries(entries)) {
+        if (typeof setting === 'string' || typeof setting === 'number' || typeof setting === 'boolean') {
+          flat[key] = setting;
+        } else {
+          this.problem(`${where}.${key}`, `must be a string, number or boolean, not ${kind(setting)}`);
+        }
+      }
+      settings[plugin] = flat;
+    }
+    return settings;
+  }
+
+  private roles(value: unknown): Map<string, Role> {
+    const roles = new Map<string, Role>();
+    if (value === undefined) return roles;
+    if (!isTable(value)) {
+      this.problem('roles', `must be a table of roles ([roles.<name>]), not ${kind(value)}`);
+      return roles;
+    }
+    for (const [name, body] of Object.entries(value)) {
+      const place = `roles.${name}`;
+      if (!isTable(body)) {
+        this.problem(place, `must be a table with plugins = [...], not ${kind(body)}`);
+        continue;
+      }
+      this.unknownKeys(body, ROLE_KEYS, place);
+      const plugins: string[] = [];
+      if (!Array.isArray(body.plugins)) {
+        this.problem(
+          place,
+          body.plugins === undefined
+            ? 'has no plugins = [...]'
+            : `plugins must be an array, not ${kind(body.plugins)}`,
+        );
+      } else {
+        for (const [index, plugin] of (body.plugins as unknown[]).entries()) {
+          const where = `${place}.plugins[${index + 1}]`;
+          const problem =
+            typeof plugin !== 'string'
+              ? `must be a string, not ${kind(plugin)}`
+              : (pluginIdentifierProblem(plugin) ??
+                (plugins.includes(plugin) ? `${quoted(plugin)} is listed twice` : undefined));
+          if (problem) this.problem(where, problem);
+          else plugins.push(plugin as string);
+        }
+      }
+      const settings = this.settingsTable(body.settings, `${place}.settings`);
+      for (const key of Object.keys(settings)) {
+        if (!plugins.some((p) => p === key || pluginName(p) === key)) {
+          this.problem(
+            `${place}.settings.${key}`,
+            `role ${quoted(name)} lists no plugin ${quoted(key)} (plugins: ${plugins.join(', ') || 'none'})`,
+          );
+        }
+      }
+      roles.set(name, { name, plugins, settings });
+    }
+    return roles;
+  }
+
+  private services(
+    value: unknown,
+    roles: Map<string, Role>,
+    globalSettings: PluginSettings,
+  ): { services: ServerList['services']; hosts: HostRecord[] } {
+    const services: ServerList['services'] = [];
+    const hosts: HostRecord[] = [];
+    if (value === undefined) return { services, hosts };
+    if (!isTable(value)) {
+      this.problem('services', `must be sections written [[services.<name>]], not ${kind(value)}`);
+      return { services, hosts };
+    }
+    const addressPlace = new Map<string, string>();
+    const hostnamePlace = new Map<string, string>();
+    for (const [service, sections] of Object.entries(value)) {
+      if (service === UNREGISTERED_SERVICE) {
+        this.problem(
+          `services.${service}`,
+          `"${UNREGISTERED_SERVICE}" is reserved for hosts that push without being listed`,
+        );
+        continue;
+      }
+      if (service.trim() === '') {
+        this.problem('services', 'a service needs a name ([[services."Shop (EU)"]] for names with spaces)');
+        continue;
+      }
+      if (!Array.isArray(sections)) {
+        this.problem(
+          `services.${service}`,
+          `write each section as [[services.${service}]] (double brackets: a service is a list of sections), not ${kind(sections)}`,
+        );
+        continue;
+      }
+      const summary: SectionSummary[] = [];
+      for (const [sectionIndex, section] of (sections as unknown[]).entries()) {
+        const sectionPlace = `services.${service}[${sectionIndex + 1}]`;
+        if (!isTable(section)) {
+          this.problem(sectionPlace, `must be a table, not ${kind(section)}`);
+          continue;
+        }
+        const label = section.label ?? '';
+        const place = label ? `${sectionPlace} (label ${quoted(String(label))})` : sectionPlace;
+        this.unknownKeys(section, SECTION_KEYS, place);
+        if (typeof label !== 'string') {
+          this.problem(place, `label must be a string, not ${kind(label)}`);
+          continue;
+        }
+        const roleName = section.role;
+        let role: Role | undefined;
+        if (typeof roleName !== 'string') {
+          this.problem(
+            place,
+            roleName === undefined
+              ? 'names no role (role = "…")'
+              : `role must be a string, not ${kind(roleName)}`,
+          );
+        } else {
+          role = roles.get(roleName);
+          if (!role) {
+            const known = [...roles.keys()];
+            this.problem(
+              place,
+              `unknown role ${quoted(roleName)}; roles: ${known.length ? known.join(', ') : 'none defined ([roles.<name>])'}`,
+            );
+          }
+        }
+        if (!Array.isArray(section.hosts)) {
+          this.problem(
+            place,
+            section.hosts === undefined
+              ? 'has no hosts = [...]'
+              : `hosts must be an array, not ${kind(section.hosts)}`,
+          );
+          continue;
+        }
+        if (section.hosts.length === 0) this.warnings.push(`${this.file}: ${place}: lists no hosts`);
+        let count = 0;
+        for (const [hostIndex, entry] of (section.hosts as unknown[]).entries()) {
+          const entryPlace = `${place} hosts[${hostIndex + 1}]`;
+          if (typeof entry !== 'string') {
+            this.problem(
+              entryPlace,
+              `must be a string "<address> <hostname> <comments…>", not ${kind(entry)}`,
+            );
+            continue;
+          }
+          const occurrence = this.seenEntries.get(entry) ?? 0;
+          this.seenEntries.set(entry, occurrence + 1);
+          // Where the entry is written (found as "<entry>" in the text; escapes defeat the search).
+          const line = entry.trim() === '' ? undefined : this.lineOf(`"${entry}"`, occurrence);
+          const here = `${entryPlace} ${quoted(entry)}`;
+          const match = /^\s*(\S+)(?:\s+(\S+))?(?:\s+(.*?))?\s*$/s.exec(entry);
+          if (!match) {
+            this.problem(here, 'is empty; write "<address> <hostname> <comments…>"', line);
+            continue;
+          }
+          const address = normalizeHost(match[1]!);
+          const problem =
+            hostProblem(address) ??
+            // All-digit labels pass as a host name, but "10.0.0.300" is a mistyped IPv4 address.
+            (/^[\d.]+$/.test(address) && isIP(address) === 0
+              ? `"${address}" is not a valid IPv4 address`
+              : undefined);
+          if (problem) {
+            this.problem(here, `bad address: ${problem}`, line);
+            continue;
+          }
+          const hostname = match[2] ?? address;
+          const previous = addressPlace.get(address);
+          if (previous) {
+            this.problem(here, `address ${address} is already listed at ${previous}`, line);
+            continue;
+          }
+          addressPlace.set(address, `${entryPlace}${line ? ` (line ${line})` : ''}`);
+          const otherHost = hostnamePlace.get(hostname);
+          if (otherHost && hostname !== address) {
+            this.warnings.push(
+              `${this.file}${line ? `:${line}` : ''}: ${here}: hostname ${hostname} is also used at ${otherHost}`,
+            );
+          }
+          hostnamePlace.set(hostname, entryPlace);
+          count++;
+          if (!role) continue;
+          const record: HostRecord = {
+            address,
+            hostname,
+            comments: match[3] ?? '',
+            service,
+            label,
+            role: role.name,
+            plugins: [...role.plugins],
+            origin: 'import',
+          };
+          const settings = resolveSettings(role, globalSettings);
+          if (settings) record.settings = settings;
+          hosts.push(record);
+        }
+        summary.push({ label, role: typeof roleName === 'string' ? roleName : '', hosts: count });
+      }
+      services.push({ name: service, sections: summary });
+    }
+    return { services, hosts };
+  }
+}
+
+function pluginName(identifier: string): string {
+  const colon = identifier.indexOf(':');
+  return colon < 0 ? identifier : identifier.slice(0, colon);
+}
+
+/**
+ * Settings of each plugin instance of a role, most specific last: global by name, global by
+ * identifier, role by name, role by identifier. Undefined when no plugin has any.
+ */
+export function resolveSettings(role: Role, globalSettings: PluginSettings): PluginSettings | undefined {
+  const resolved: PluginSettings = {};
+  for (const plugin of role.plugins) {
+    const name = pluginName(plugin);
+    const merged = {
+      ...globalSettings[name],
+      ...(plugin !== name ? globalSettings[plugin] : undefined),
+      ...role.settings[name],
+      ...(plugin !== name ? role.settings[plugin] : undefined),
+    };
+    if (Object.keys(merged).length > 0) resolved[plugin] = merged;
+  }
+  return Object.keys(resolved).length > 0 ? resolved : undefined;
+}
