@@ -578,6 +578,7 @@ export async function createWebServer(options: WebServerOptions): Promise<Fastif
       term: target.range.term,
       width: target.range.width,
       height: target.range.height,
+      hostname: target.host.hostname,
     };
     if (target.range.from !== undefined) request.from = target.range.from;
     if (target.range.to !== undefined) request.to = target.range.to;
