@@ -56,7 +56,10 @@ export function createArguments(type: DsType, firstTimestamp: number): string[] 
     '-s',
     String(RRD_STEP),
     '-b',
-    String(firstTimestamp - 10),
+    // A whole step before the first value: the first update then fills its step completely.
+    // With less (it was -10 s) more than half the step is unknown and rrdtool stores the
+    // first value of every new metric as unknown.
+    String(firstTimestamp - RRD_STEP),
     `DS:${DS_NAME}:${type.toUpperCase()}:${DS_HEARTBEAT}:U:U`,
     ...RRA_DEFINITIONS,
   ];

@@ -120,7 +120,7 @@ interface Pending {
 const DEFAULT_UNREACHABLE_AFTER_MS = 10_000;
 const DEFAULT_REPLY_TIMEOUT_MS = 120_000;
 const ILLEGAL_TIME =
-  /^illegal attempt to update using time (\d+(?:\.\d+)?) when last update time is (\d+(?:\.\d+)?)/;
+  /illegal attempt to update using time (\d+(?:\.\d+)?) when last update time is (\d+(?:\.\d+)?)/;
 
 /**
  * Parse the refusal of an old timestamp (rrdcached's answer, or rrdtool's with the file name
@@ -389,14 +389,15 @@ export class RrdcachedClient {
       } catch (error) {
         if (error instanceof RrdcachedError) throw error;
         const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
-        if (Date.now() + delay > deadline) {
+        const remaining = deadline - Date.now();
+        if (remaining <= 0) {
           throw new RrdcachedError(
             `rrdcached at ${this.address} unreachable: ${reason} (retried for ${this.unreachableAfterMs} ms)`,
             'unreachable',
             this.address,
           );
         }
-        await new Promise((resolve) => setTimeout(resolve, delay));
+        await new Promise((resolve) => setTimeout(resolve, Math.min(delay, remaining)));
         delay = Math.min(delay * 2, 1000);
       }
     }

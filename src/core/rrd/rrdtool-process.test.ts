@@ -94,7 +94,7 @@ describe('RrdtoolProcess against the real rrdtool', () => {
     // A file name with spaces and both quote characters survives the line syntax too.
     const odd = path.join(dir, `we'ird "name" x.rrd`);
     await rrd.run(['create', odd, ...createArguments('gauge', T0)]);
-    expect((await rrd.run(['last', odd])).text).toBe(String(T0 - 10));
+    expect((await rrd.run(['last', odd])).text).toBe(String(T0 - 60));
   });
 
   it('refuses commands that are not rrdtool commands without sending them', async () => {
@@ -110,7 +110,7 @@ describe('RrdtoolProcess against the real rrdtool', () => {
     const files = Array.from({ length: 20 }, (_, i) => path.join(dir, `f${i}.rrd`));
     await Promise.all(files.map((file, i) => rrd.run(['create', file, ...createArguments('gauge', T0 + i)])));
     const lasts = await Promise.all(files.map((file) => rrd.run(['last', file])));
-    expect(lasts.map((r) => Number(r.text))).toEqual(files.map((_, i) => T0 + i - 10));
+    expect(lasts.map((r) => Number(r.text))).toEqual(files.map((_, i) => T0 + i - 60));
   });
 
   it('fails the running call when the process is killed, and respawns for the next call', async () => {

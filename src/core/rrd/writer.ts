@@ -113,6 +113,25 @@ function sortAndDedupe(file: FileValues, report: WriteReport): void {
   file.values = values;
 }
 
+/**
+ * `mkdir -p`, written out: Node's own `mkdir(…, { recursive: true })` never settles on some
+ * paths (measured on Node 20: a directory under /proc), which would hang a write forever.
+ */
+async function makeDirectories(directory: string): Promise<void> {
+  try {
+    await mkdir(directory);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return;
+    const parent = path.dirname(directory);
+    if (code !== 'ENOENT' || parent === directory) throw error;
+    await makeDirectories(parent);
+    await mkdir(directory).catch((again: NodeJS.ErrnoException) => {
+      if (again.code !== 'EEXIST') throw again;
+    });
+  }
+}
+
 /** First index in `[from, to)` whose timestamp is above `limit` (timestamps are sorted). */
 function firstAbove(timestamps: readonly number[], from: number, to: number, limit: number): number {
   let low = from;
@@ -178,7 +197,7 @@ abstract class FileWriter implements RrdWriter {
       operations = this.settle(operations, errors, report, directories);
       // Parent directories rrdcached could not make (a daemon without -R); only possible when
       // data_dir is on this machine, and harmless to try otherwise.
-      for (const directory of directories) await mkdir(directory, { recursive: true }).catch(() => {});
+      for (const directory of directories) await makeDirectories(directory).catch(() => {});
     }
   }
 
@@ -424,7 +443,16 @@ export class RrdtoolWriter extends FileWriter {
     for (const operation of operations) {
       const file = operation.file;
       if (operation.kind === 'create') {
-        await mkdir(path.dirname(file.path), { recursive: true });
+        const directory = path.dirname(file.path);
+        const problem = await makeDirectories(directory).then(
+          () => undefined,
+          (error: NodeJS.ErrnoException) =>
+            `cannot make directory ${directory}: ${error.code ?? error.message}`,
+        );
+        if (problem) {
+          result.push(problem);
+          continue;
+        }
         result.push(
           await this.run([
             'create',
