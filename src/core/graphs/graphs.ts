@@ -232,6 +232,8 @@ export function findGraph(
   metrics: Set<string>,
   meta: Map<string, string>,
 ): ResolvedGraph {
+  // A metric's own key (`traffic-eth0-rxbytes.derive`) wins over a per-item reading of it.
+  if (AUTO_KEY.test(key) && metrics.has(key)) return autoGraph(plugin, key, plugin);
   if (template) {
     const exact = template.graphs.find((g) => !g.each && g.key === key);
     if (exact) return resolveTemplateGraph(plugin, template, exact, meta);
@@ -241,7 +243,6 @@ export function findGraph(
     if (perItem)
       return resolveTemplateGraph(plugin, template, perItem, meta, key.slice(perItem.key.length + 1));
   }
-  if (AUTO_KEY.test(key) && metrics.has(key)) return autoGraph(plugin, key, plugin);
   const known = pluginGraphs(plugin, template, metrics, meta).map((g) => g.key);
   throw new GraphNotFoundError(
     `no graph "${key}" for plugin "${plugin}"${known.length ? `; available: ${known.join(', ')}` : ''}`,

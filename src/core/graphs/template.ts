@@ -440,7 +440,7 @@ function parseGraph(
     }
   }
   if (raw.lines !== undefined && lines.length === 0) fail(linesStart, '"lines" is empty');
-  if (raw.lines !== undefined && lines.length > 0 && ownDefs === 0) {
+  if (raw.lines !== undefined && lines.length > 0 && ownDefs === 0 && errors.length === before) {
     fail(linesStart, 'the graph reads no metric of its own plugin (no DEF with {rrd NAME.TYPE})');
   }
   if (errors.length > before) return undefined;
