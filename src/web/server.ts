@@ -82,7 +82,7 @@ interface ServiceView {
   name: string;
   id: string;
   count: number;
-  labels: { name: string; hosts: (HostRecord & { status: HostStatus; url: string; search: string })[] }[];
+  labels: { name: string; hosts: (HostRecord & { status: HostStatus; url: string })[] }[];
 }
 
 function sortServices(a: string, b: string): number {
@@ -263,9 +263,6 @@ export async function createWebServer(options: WebServerOptions): Promise<Fastif
                 ...host,
                 status,
                 url: hostUrl(host.address),
-                search: [host.address, host.hostname, host.comments, host.service, host.label, host.role]
-                  .join(' ')
-                  .toLowerCase(),
               };
             }),
           })),

@@ -11,6 +11,17 @@
     const search = $('#search');
     if (!search) return;
     const rows = $$('tr.host');
+    // Search text of a row: its cells (address, hostname, comments, role) plus service and label.
+    for (const section of $$('section.service')) {
+      const service = section.dataset.service;
+      for (const group of $$('.label-group', section)) {
+        const label = group.querySelector('h3')?.textContent ?? '';
+        for (const row of $$('tr.host', group)) {
+          row.searchText = `${row.textContent} ${service} ${label}`.toLowerCase();
+          row.address = row.querySelector('input.pick').value;
+        }
+      }
+    }
     const groups = $$('.label-group');
     const services = $$('section.service');
     const matchCount = $('#match-count');
@@ -24,7 +35,7 @@
       const words = search.value.toLowerCase().split(/\s+/).filter(Boolean);
       let shown = 0;
       for (const row of rows) {
-        const text = row.dataset.search;
+        const text = row.searchText;
         const visible = words.every((word) => text.includes(word));
         row.hidden = !visible;
         if (visible) shown++;
@@ -89,7 +100,7 @@
 
     // Status icons: refreshed once a minute from /api/status.
     const labels = { ok: 'OK', warn: 'Warning', critical: 'Critical', unknown: 'Unknown (never seen)' };
-    const byAddress = new Map(rows.map((row) => [row.dataset.address, row]));
+    const byAddress = new Map(rows.map((row) => [row.address, row]));
     async function refresh() {
       try {
         const response = await fetch('/api/status', { headers: { accept: 'application/json' } });
@@ -103,7 +114,6 @@
           const icon = row.querySelector('.status');
           icon.className = `status status-${status}`;
           icon.title = labels[status] || status;
-          icon.setAttribute('aria-label', icon.title);
         }
         $('#status-updated').textContent = ` (last ${new Date().toLocaleTimeString()})`;
       } catch {
