@@ -47,7 +47,9 @@ try {
   const png: number[] = [];
   for (let i = 0; i < RUNS; i++) {
     const start = performance.now();
-    const response = await fixture.app.inject({ url: `/graph/10.1.0.1/base/cpu.png?term=day&width=500&r=${i}` });
+    const response = await fixture.app.inject({
+      url: `/graph/10.1.0.1/base/cpu.png?term=day&width=500&r=${i}`,
+    });
     png.push(performance.now() - start);
     if (response.statusCode !== 200) throw new Error(`PNG answered ${response.statusCode}: ${response.body}`);
   }
@@ -91,11 +93,15 @@ try {
   console.log(
     `fleet page, server time   median ${ms(fleetStats.median)}  p95 ${ms(fleetStats.p95)}  (${(fleetBytes / 1024).toFixed(0)} KiB HTML)  target ≤ 300 ms  ${fleetOk ? 'OK' : 'MISSED'}`,
   );
-  console.log(`fleet page, Chromium load median ${ms(fleetBrowserStats.median)}  p95 ${ms(fleetBrowserStats.p95)}`);
+  console.log(
+    `fleet page, Chromium load median ${ms(fleetBrowserStats.median)}  p95 ${ms(fleetBrowserStats.p95)}`,
+  );
   console.log(
     `host page, ${images} PNGs loaded  median ${ms(hostStats.median)}  p95 ${ms(hostStats.p95)}  min ${ms(hostStats.min)}  target ≤ 1500 ms  ${hostOk ? 'OK' : 'MISSED'}`,
   );
-  console.log(`one PNG (cpu, day, 500 px), server time  median ${ms(pngStats.median)}  p95 ${ms(pngStats.p95)}`);
+  console.log(
+    `one PNG (cpu, day, 500 px), server time  median ${ms(pngStats.median)}  p95 ${ms(pngStats.p95)}`,
+  );
 } finally {
   await browser.close();
   await fixture.close();
