@@ -3,6 +3,7 @@
  * (mysql.test.ts). Time is always passed in (`now`, `receivedAt`), never slept for.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { StoreOptions } from '../../src/core/store/common.js';
 import { LATEST_SCHEMA_VERSION } from '../../src/core/store/migrations.js';
 import {
   type HostRecord,
@@ -17,7 +18,7 @@ import {
 export interface StoreUnderTest {
   store: MetaStore;
   /** A second store on the same database, as another process would open it. */
-  another(): Promise<MetaStore>;
+  another(options?: StoreOptions): Promise<MetaStore>;
   /** Close every store opened and delete the database. */
   cleanup(): Promise<void>;
 }
@@ -434,13 +435,15 @@ export function metaStoreContract(dialect: string, open: () => Promise<StoreUnde
     });
 
     it('expire() deletes expired meta and warnings and says how many', async () => {
-      await store.writeBatch(
+      // A store that leaves expiry to the caller, so the counts are this test's own.
+      const manual = await subject.another({ autoExpire: false });
+      await manual.writeBatch(
         batch(T, {
           meta: [{ host: '10.0.0.1', plugin: 'base', name: 'kernel', value: '6.1', timestamp: T }],
           warnings: [{ host: '10.0.0.1', plugin: 'base', name: 'disk', message: 'full', timestamp: T }],
         }),
       );
-      await store.writeBatch(
+      await manual.writeBatch(
         batch(T + 3000, {
           meta: [{ host: '10.0.0.1', plugin: 'base', name: 'uptime', value: '3 days', timestamp: T + 3000 }],
           warnings: [
@@ -448,7 +451,7 @@ export function metaStoreContract(dialect: string, open: () => Promise<StoreUnde
           ],
         }),
       );
-      expect(await store.expire(T + 3000)).toBe(1); // the first warning
+      expect(await manual.expire(T + 3000)).toBe(1); // the first warning
       expect((await store.meta('10.0.0.1', T + 3001)).map((m) => m.name)).toEqual(['kernel', 'uptime']);
       expect((await store.warnings('10.0.0.1', T + 3001)).map((w) => w.message)).toEqual(['still full']);
       expect(await store.expire(T + META_TTL_SECONDS)).toBe(2); // kernel and the second warning
@@ -456,6 +459,22 @@ export function metaStoreContract(dialect: string, open: () => Promise<StoreUnde
       expect((await store.meta('10.0.0.1', T + META_TTL_SECONDS)).map((m) => m.name)).toEqual(['uptime']);
       expect(await store.expire(T + 3000 + META_TTL_SECONDS)).toBe(1);
       expect(await store.meta('10.0.0.1', T + 3000)).toEqual([]);
+    });
+
+    it('deletes expired rows by itself while batches keep coming', async () => {
+      await store.writeBatch(
+        batch(T, {
+          meta: [{ host: '10.0.0.1', plugin: 'base', name: 'kernel', value: '6.1', timestamp: T }],
+          warnings: [{ host: '10.0.0.1', plugin: 'base', name: 'disk', message: 'full', timestamp: T }],
+        }),
+      );
+      // Batches that carry nothing of 10.0.0.1, an hour and more later.
+      await store.writeBatch(batch(T + 600, { received: [{ host: '10.0.0.2', plugin: 'base' }] }));
+      await store.writeBatch(
+        batch(T + META_TTL_SECONDS + 600, { received: [{ host: '10.0.0.2', plugin: 'base' }] }),
+      );
+      // Nothing was left for an explicit expire() to delete.
+      expect(await store.expire(T + META_TTL_SECONDS + 600)).toBe(0);
     });
 
     it('returns hostile strings exactly as they were given', async () => {

@@ -1,3 +1,4 @@
+import type { StoreOptions } from '../../src/core/store/common.js';
 import { openStore } from '../../src/core/store/index.js';
 import type { MetaStore } from '../../src/core/store/types.js';
 import { createThrowawayDatabase } from '../helpers/mariadb.js';
@@ -6,8 +7,8 @@ import { metaStoreContract } from './contract.js';
 metaStoreContract('MariaDB', async () => {
   const database = await createThrowawayDatabase();
   const opened: MetaStore[] = [];
-  const open = async () => {
-    const store = await openStore(database.url);
+  const open = async (options: StoreOptions = {}) => {
+    const store = await openStore(database.url, options);
     opened.push(store);
     return store;
   };

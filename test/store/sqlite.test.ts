@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type { StoreOptions } from '../../src/core/store/common.js';
 import { openStore } from '../../src/core/store/index.js';
 import type { MetaStore } from '../../src/core/store/types.js';
 import { metaStoreContract } from './contract.js';
@@ -10,8 +11,8 @@ metaStoreContract('SQLite', async () => {
   // A nested directory that does not exist yet: openStore creates it.
   const url = `sqlite:${path.join(dir, 'data', 'kurado.db')}`;
   const opened: MetaStore[] = [];
-  const open = async () => {
-    const store = await openStore(url);
+  const open = async (options: StoreOptions = {}) => {
+    const store = await openStore(url, options);
     opened.push(store);
     return store;
   };

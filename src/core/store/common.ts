@@ -21,6 +21,35 @@ export const META_REFRESH_SECONDS = 600;
 /** Longest meta value or warning message stored (longer ones are cut), far above a line's 4 KiB. */
 export const MAX_STORED_TEXT = 16_000;
 
+/**
+ * writeBatch deletes expired meta and warnings itself at most this often (by the batches' receiver
+ * clock), so the tables stay small without a separate job.
+ */
+export const AUTO_EXPIRE_EVERY_SECONDS = 300;
+
+export interface StoreOptions {
+  /** Delete expired rows from writeBatch every AUTO_EXPIRE_EVERY_SECONDS (default true). */
+  autoExpire?: boolean;
+}
+
+/** Decides when writeBatch runs expire(); one per store instance. */
+export class ExpiryClock {
+  private nextAt = Number.NEGATIVE_INFINITY;
+  constructor(private readonly enabled: boolean) {}
+
+  /** True when an expiry is due at `receivedAt`; the next one is then scheduled. */
+  due(receivedAt: number): boolean {
+    if (!this.enabled || receivedAt < this.nextAt) return false;
+    this.nextAt = receivedAt + AUTO_EXPIRE_EVERY_SECONDS;
+    return true;
+  }
+
+  /** The expiry failed: try again with the next batch. */
+  retry(): void {
+    this.nextAt = Number.NEGATIVE_INFINITY;
+  }
+}
+
 /** How often a process re-reads the set of known addresses (another process may have pruned). */
 export const KNOWN_HOSTS_RELOAD_MS = 10 * 60 * 1000;
 

@@ -5,13 +5,13 @@
  *   an embedded SQLite file; its directory is created.
  */
 import { redactUrl } from '../config.js';
-import { StoreError } from './common.js';
+import { StoreError, type StoreOptions } from './common.js';
 import { LATEST_SCHEMA_VERSION } from './migrations.js';
 import { MysqlStore, type MysqlTarget } from './mysql.js';
 import { SqliteStore } from './sqlite.js';
 import type { MetaStore } from './types.js';
 
-export { StoreError } from './common.js';
+export { AUTO_EXPIRE_EVERY_SECONDS, META_REFRESH_SECONDS, StoreError, type StoreOptions } from './common.js';
 export { LATEST_SCHEMA_VERSION, MIGRATIONS } from './migrations.js';
 export { MysqlStore } from './mysql.js';
 export { SqliteStore } from './sqlite.js';
@@ -29,7 +29,7 @@ export const DEFAULT_MYSQL_POOL_SIZE = 10;
  */
 export type SchemaAction = 'migrate' | 'check' | 'none';
 
-export interface OpenStoreOptions {
+export interface OpenStoreOptions extends StoreOptions {
   schema?: SchemaAction;
 }
 
@@ -96,7 +96,9 @@ export function parseStoreUrl(url: string): StoreLocation {
 export async function openStore(url: string, options: OpenStoreOptions = {}): Promise<MetaStore> {
   const location = parseStoreUrl(url);
   const store: MetaStore =
-    location.kind === 'sqlite' ? new SqliteStore(location.file) : await MysqlStore.open(location.target);
+    location.kind === 'sqlite'
+      ? new SqliteStore(location.file, options)
+      : await MysqlStore.open(location.target, options);
   const action = options.schema ?? (location.kind === 'sqlite' ? 'migrate' : 'none');
   try {
     if (action === 'migrate') await store.migrate();

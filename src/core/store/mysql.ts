@@ -14,6 +14,7 @@ import {
 } from 'mysql2/promise';
 import {
   chunks,
+  ExpiryClock,
   HOST_COLUMNS,
   type HostRow,
   hostValues,
@@ -22,6 +23,7 @@ import {
   receivedRows,
   rowToHost,
   StoreError,
+  type StoreOptions,
   sortHostRows,
   unregisteredHost,
   warningRows,
@@ -76,9 +78,14 @@ export class MysqlStore implements MetaStore {
   private readonly pool: Pool;
   private readonly metaCache = new MetaWriteCache();
   private readonly known = new KnownHosts();
+  private readonly expiry: ExpiryClock;
   private readonly where: string;
 
-  private constructor(private readonly target: MysqlTarget) {
+  private constructor(
+    private readonly target: MysqlTarget,
+    storeOptions: StoreOptions,
+  ) {
+    this.expiry = new ExpiryClock(storeOptions.autoExpire ?? true);
     this.where = `MySQL at ${target.host}:${target.port}`;
     const options: PoolOptions = {
       host: target.host,
@@ -99,8 +106,8 @@ export class MysqlStore implements MetaStore {
   }
 
   /** Open a pool and check the server answers; fails with the address (never the password). */
-  static async open(target: MysqlTarget): Promise<MysqlStore> {
-    const store = new MysqlStore(target);
+  static async open(target: MysqlTarget, options: StoreOptions = {}): Promise<MysqlStore> {
+    const store = new MysqlStore(target, options);
     try {
       await store.pool.query('SELECT 1');
     } catch (error) {
@@ -311,6 +318,18 @@ export class MysqlStore implements MetaStore {
       }
     });
     this.metaCache.remember(meta);
+    await this.expireIfDue(batch.receivedAt);
+  }
+
+  private async expireIfDue(receivedAt: number): Promise<void> {
+    if (!this.expiry.due(receivedAt)) return;
+    try {
+      await this.expire(receivedAt);
+    } catch {
+      // The batch itself is committed; failing it now would only make the broker redeliver.
+      // Expired rows are invisible to every read anyway, so the next batch simply tries again.
+      this.expiry.retry();
+    }
   }
 
   async meta(host: string, now: number, plugin?: string): Promise<MetaEntry[]> {

@@ -7,6 +7,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import {
+  ExpiryClock,
   HOST_COLUMNS,
   type HostRow,
   hostValues,
@@ -15,6 +16,7 @@ import {
   receivedRows,
   rowToHost,
   StoreError,
+  type StoreOptions,
   sortHostRows,
   unregisteredHost,
   warningRows,
@@ -43,9 +45,14 @@ export class SqliteStore implements MetaStore {
   private readonly db: Database.Database;
   private readonly metaCache = new MetaWriteCache();
   private readonly known = new KnownHosts();
+  private readonly expiry: ExpiryClock;
 
   /** `file` is a path or `:memory:`; parent directories are created. */
-  constructor(private readonly file: string) {
+  constructor(
+    private readonly file: string,
+    options: StoreOptions = {},
+  ) {
+    this.expiry = new ExpiryClock(options.autoExpire ?? true);
     try {
       if (file !== ':memory:') mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
       this.db = new Database(file);
@@ -175,6 +182,18 @@ export class SqliteStore implements MetaStore {
       })
       .immediate();
     this.metaCache.remember(meta);
+    await this.expireIfDue(batch.receivedAt);
+  }
+
+  private async expireIfDue(receivedAt: number): Promise<void> {
+    if (!this.expiry.due(receivedAt)) return;
+    try {
+      await this.expire(receivedAt);
+    } catch {
+      // The batch itself is committed; failing it now would only make the broker redeliver.
+      // Expired rows are invisible to every read anyway, so the next batch simply tries again.
+      this.expiry.retry();
+    }
   }
 
   async meta(host: string, now: number, plugin?: string): Promise<MetaEntry[]> {
