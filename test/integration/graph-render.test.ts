@@ -269,6 +269,36 @@ describe('the render pool', () => {
   });
 });
 
+describe('rendering when rrdcached is down', () => {
+  it('draws from the files directly and says so, instead of failing', async () => {
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'kurado-graph-nodaemon-'));
+    const complaints: string[] = [];
+    const service = createGraphService({
+      dataDir,
+      poolSize: 1,
+      rrdcached: `unix:${path.join(dataDir, 'no-such.sock')}`,
+      onDaemonUnreachable: (message) => complaints.push(message),
+    });
+    try {
+      await writeFixtureRrds({
+        dataDir,
+        host: HOST,
+        plugin: 'app',
+        metrics: [{ name: 'x', type: 'gauge' }],
+        end: NOW,
+      });
+      const req = request('app', 'x.gauge');
+      expect((await service.renderPng(req, [])).subarray(0, 8)).toEqual(PNG_MAGIC);
+      const data = await service.exportData(req, []);
+      expect(data.rows.filter((r) => r.values[0] !== null).length).toBeGreaterThan(100);
+      expect(complaints[0]).toMatch(/Unable to connect to rrdcached/);
+    } finally {
+      await service.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('rendering through rrdcached', () => {
   let rrdcached: PrivateRrdcached;
 

@@ -106,6 +106,11 @@ HOST is an address or a hostname known to the store; GRAPH is a key from "kurado
       graphs = createGraphService({
         dataDir: settings.dataDir,
         poolSize: 1,
+        onDaemonUnreachable: (problem) =>
+          this.log_.warn(
+            { rrdcached: settings.rrdcached, problem },
+            'rrdcached unreachable; drawing from the files',
+          ),
         ...(settings.rrdcached ? { rrdcached: settings.rrdcached } : {}),
         ...(settings.graphsDir ? { graphsDir: settings.graphsDir } : {}),
       });

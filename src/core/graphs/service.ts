@@ -44,6 +44,8 @@ export interface GraphServiceOptions {
   /** Clock in epoch seconds (tests). */
   now?: () => number;
   rrdtoolBinary?: string;
+  /** Called when rrdcached could not be reached and the files were read directly instead. */
+  onDaemonUnreachable?: (message: string) => void;
 }
 
 /** Templates with mistakes: the service does not start (`kurado config check` lists them). */
@@ -160,6 +162,22 @@ export function createGraphService(options: GraphServiceOptions): KuradoGraphSer
 
   const renderArgs = (args: GraphArguments) => [...args.options, ...args.defs, ...args.drawing];
 
+  /**
+   * Run through the pool; when rrdcached cannot be reached, draw from the files directly (the
+   * last minutes rrdcached still holds are missing, but the graph is not a broken image).
+   * `rrdtool graph` already falls back by itself; `xport` does not.
+   */
+  const run = async (args: string[]) => {
+    try {
+      return await pool.run(args);
+    } catch (error) {
+      const at = args.indexOf('--daemon');
+      if (at < 0 || !/Unable to connect to rrdcached/.test((error as Error).message)) throw error;
+      options.onDaemonUnreachable?.((error as Error).message);
+      return pool.run([...args.slice(0, at), ...args.slice(at + 2)]);
+    }
+  };
+
   return {
     templates,
     pool,
@@ -181,7 +199,7 @@ export function createGraphService(options: GraphServiceOptions): KuradoGraphSer
 
     async renderPng(request: GraphRequest, meta: MetaEntry[]): Promise<Buffer> {
       const { args } = prepare(request, meta);
-      const result = await pool.run(['graphv', '-', ...renderArgs(args)]);
+      const result = await run(['graphv', '-', ...renderArgs(args)]);
       if (!result.image || result.image.length === 0) {
         throw new Error(
           `rrdtool graphv returned no image for ${request.host}/${request.plugin}/${request.graph}`,
@@ -192,7 +210,7 @@ export function createGraphService(options: GraphServiceOptions): KuradoGraphSer
 
     async exportData(request: GraphRequest, meta: MetaEntry[]): Promise<GraphData> {
       const { args, ctx } = prepare(request, meta);
-      const result = await pool.run(xportArguments(args, ctx));
+      const result = await run(xportArguments(args, ctx));
       return parseXport(
         result.text,
         args.series.map((s) => s.legend),
