@@ -82,7 +82,10 @@ interface ServiceView {
   name: string;
   id: string;
   count: number;
-  labels: { name: string; hosts: (HostRecord & { status: HostStatus; url: string })[] }[];
+  labels: {
+    name: string;
+    hosts: (HostRecord & { status: HostStatus; statusTitle: string; url: string })[];
+  }[];
 }
 
 function sortServices(a: string, b: string): number {
@@ -229,7 +232,7 @@ export async function createWebServer(options: WebServerOptions): Promise<Fastif
   /* ---------- fleet ---------- */
 
   async function fleetData(serviceFilter?: string) {
-    const [hosts, statuses] = await Promise.all([store.listHosts(), store.statuses(nowSeconds())]);
+    const [hosts, statuses] = await Promise.all([store.listHosts(), store.statusReports(nowSeconds())]);
     const services = new Map<string, Map<string, HostRecord[]>>();
     for (const host of hosts) {
       let labels = services.get(host.service);
@@ -257,11 +260,15 @@ export async function createWebServer(options: WebServerOptions): Promise<Fastif
             name: label,
             hosts: labels.get(label)!.map((host) => {
               count++;
-              const status = statuses.get(host.address) ?? 'unknown';
+              const report = statuses.get(host.address);
+              const status = report?.status ?? 'unknown';
               if (serviceFilter === undefined || serviceFilter === name) counts[status]++;
               return {
                 ...host,
                 status,
+                statusTitle: report?.reason
+                  ? `${STATUS_LABEL[status]}: ${report.reason}`
+                  : STATUS_LABEL[status],
                 url: hostUrl(host.address),
               };
             }),
@@ -357,9 +364,10 @@ export async function createWebServer(options: WebServerOptions): Promise<Fastif
       store.meta(host.address, nowS),
       store.warnings(host.address, nowS),
       store.lastReceived(host.address),
-      store.statuses(nowS, [host.address]),
+      store.statusReports(nowS, [host.address]),
     ]);
     const listed = await graphs.list(host.address, meta);
+    const report = statuses.get(host.address);
     const params = { ...rangeParams(range), width: range.width };
     const plugins = pluginViews(host, listed, meta, warnings, params);
     const pluginFilter = single(query.plugin);
@@ -382,7 +390,8 @@ export async function createWebServer(options: WebServerOptions): Promise<Fastif
     return page(reply, 'host', {
       title: `${host.hostname} (${host.address}) - Kurado`,
       host,
-      status: statuses.get(host.address) ?? 'unknown',
+      status: report?.status ?? 'unknown',
+      statusReason: report?.reason ?? '',
       statusLabel: STATUS_LABEL,
       plugins,
       shown: pluginFilter ? plugins.filter((p) => p.plugin === pluginFilter) : plugins,
@@ -690,11 +699,15 @@ export async function createWebServer(options: WebServerOptions): Promise<Fastif
     const query = request.query as Record<string, unknown>;
     const wanted = [...list(query.host), ...list(body.hosts), ...list(body.host)];
     const nowS = nowSeconds();
-    const statuses = await store.statuses(nowS, wanted.length ? wanted : undefined);
-    const result: Record<string, HostStatus> = {};
-    if (wanted.length) for (const address of wanted) result[address] = statuses.get(address) ?? 'unknown';
-    else for (const [address, status] of statuses) result[address] = status;
-    return reply.header('Cache-Control', 'no-cache').send({ at: nowS, statuses: result });
+    const reports = await store.statusReports(nowS, wanted.length ? wanted : undefined);
+    const statuses: Record<string, HostStatus> = {};
+    const reasons: Record<string, string> = {};
+    for (const address of wanted.length ? wanted : reports.keys()) {
+      const report = reports.get(address);
+      statuses[address] = report?.status ?? 'unknown';
+      if (report?.reason) reasons[address] = report.reason;
+    }
+    return reply.header('Cache-Control', 'no-cache').send({ at: nowS, statuses, reasons });
   };
   app.get('/api/status', statusHandler);
   app.post('/api/status', statusHandler);

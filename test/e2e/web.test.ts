@@ -120,6 +120,10 @@ describe('fleet page', () => {
     expect(await statusOf('web-2')).toContain('status-warn');
     expect(await statusOf('api-1')).toContain('status-critical');
     expect(await statusOf('db-master')).toContain('status-unknown');
+    // Hovering an icon tells why.
+    expect(await page.locator('tr.host', { hasText: 'api-1' }).locator('.status').getAttribute('title')).toBe(
+      'Critical: base not received for 15 min',
+    );
     // A hostile comment is shown as text.
     expect(await text(page.locator('tr.host', { hasText: 'web-2' }).locator('td.comments'))).toBe(
       XSS_COMMENT,
@@ -351,6 +355,7 @@ describe('host page', () => {
       'Metrics are not updated in the last 5 minutes',
     );
     expect(await page.locator('h1 .status').getAttribute('class')).toMatch(/status-critical/);
+    expect(await text(page.locator('h1 .status-reason'))).toBe('base not received for 15 min');
     await context.close();
   });
 });

@@ -4,12 +4,13 @@
  * writer (several hours of base metrics, so graphs show lines), the real GraphService (rrdtool
  * pool) and the web server on 127.0.0.1:<free port>.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { KuradoConfig } from '../../src/core/config.js';
 import { createGraphService, type KuradoGraphService } from '../../src/core/graphs/service.js';
+import { readServerList } from '../../src/core/hosts/server-list.js';
 import type { DsType, MetaValue } from '../../src/core/protocol/types.js';
 import { rrdFilePath } from '../../src/core/rrd/layout.js';
 import type { RrdUpdate } from '../../src/core/rrd/types.js';
@@ -165,6 +166,32 @@ function samples(
   return out;
 }
 
+/** The hosts as a `hosts.toml` server list: roles, then one section per service+label. */
+function serverListToml(hosts: FixtureHost[]): string {
+  const roles = new Map<string, string[]>();
+  for (const h of hosts) roles.set(h.role, h.plugins);
+  const lines: string[] = [];
+  for (const [role, plugins] of roles)
+    lines.push(`[roles.${role}]`, `plugins = ${JSON.stringify(plugins)}`, '');
+  const sections = new Map<string, FixtureHost[]>();
+  for (const h of hosts) {
+    const key = JSON.stringify([h.service, h.label, h.role]);
+    const list = sections.get(key);
+    if (list) list.push(h);
+    else sections.set(key, [h]);
+  }
+  for (const [key, members] of sections) {
+    const [service, label, role] = JSON.parse(key) as [string, string, string];
+    lines.push(`[[services.${JSON.stringify(service)}]]`);
+    if (label) lines.push(`label = ${JSON.stringify(label)}`);
+    lines.push(`role = ${JSON.stringify(role)}`, 'hosts = [');
+    for (const h of members)
+      lines.push(`  ${JSON.stringify([h.address, h.hostname, h.comments].filter(Boolean).join(' '))},`);
+    lines.push(']', '');
+  }
+  return lines.join('\n');
+}
+
 export async function startWebFixture(options: FixtureOptions = {}): Promise<WebFixture> {
   const tmp = mkdtempSync(path.join(tmpdir(), 'kurado-web-'));
   const rrdcached = await startRrdcached();
@@ -186,7 +213,13 @@ export async function startWebFixture(options: FixtureOptions = {}): Promise<Web
       ),
     );
   }
-  await store.upsertHosts(hosts.map(({ data: _data, state: _state, ...record }) => record));
+  // Hosts come in the way `kurado hosts import` brings them: a TOML server list.
+  const serverList = path.join(tmp, 'hosts.toml');
+  writeFileSync(serverList, serverListToml(hosts));
+  const imported = readServerList(serverList).hosts;
+  if (imported.length !== hosts.length)
+    throw new Error(`fixture server list gave ${imported.length} hosts, not ${hosts.length}`);
+  await store.upsertHosts(imported);
 
   const now = Math.floor(Date.now() / 1000);
   const end = now - (now % 60);

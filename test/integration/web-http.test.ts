@@ -142,12 +142,17 @@ describe('JSON API', () => {
     const all = (await fixture.app.inject({ url: '/api/status' })).json() as {
       at: number;
       statuses: Record<string, string>;
+      reasons: Record<string, string>;
     };
     expect(all.at).toBeGreaterThanOrEqual(fixture.now);
     expect(all.statuses['10.1.0.1']).toBe('ok');
     expect(all.statuses['10.1.0.2']).toBe('warn');
     expect(all.statuses['10.1.1.1']).toBe('critical');
     expect(all.statuses['10.2.0.1']).toBe('unknown');
+    // With the reason a human can act on.
+    expect(all.reasons['10.1.1.1']).toBe('base not received for 15 min');
+    expect(all.reasons['10.1.0.2']).toContain('Stale file handle');
+    expect(all.reasons['10.1.0.1']).toBeUndefined();
     const some = (await fixture.app.inject({ url: '/api/status?host=10.1.0.1&host=10.1.1.1' })).json() as {
       statuses: Record<string, string>;
     };

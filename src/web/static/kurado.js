@@ -113,7 +113,8 @@
           row.classList.add(`row-${status}`);
           const icon = row.querySelector('.status');
           icon.className = `status status-${status}`;
-          icon.title = labels[status] || status;
+          const reason = body.reasons?.[address];
+          icon.title = reason ? `${labels[status] || status}: ${reason}` : labels[status] || status;
         }
         $('#status-updated').textContent = ` (last ${new Date().toLocaleTimeString()})`;
       } catch {
