@@ -133,6 +133,22 @@ export function parseIllegalUpdateTime(message: string): { refused: number; last
 }
 
 /**
+ * Refuse a command rrdcached would choke on: a line break or a lone `.` breaks the framing,
+ * and a line over the daemon's limit makes it drop the connection.
+ */
+function checkLine(line: string): void {
+  if (line.includes('\n') || line === '.') {
+    throw new RangeError(`rrdcached command ${JSON.stringify(line.slice(0, 80))} would break the framing`);
+  }
+  // Characters never outnumber bytes; count bytes only when it could matter.
+  if (line.length >= RRDCACHED_MAX_LINE / 3 && Buffer.byteLength(line) >= RRDCACHED_MAX_LINE) {
+    throw new RangeError(
+      `rrdcached command "${line.slice(0, 60)}…" is ${Buffer.byteLength(line)} bytes; rrdcached drops lines of ${RRDCACHED_MAX_LINE} bytes or more`,
+    );
+  }
+}
+
+/**
  * A client for rrdcached's text protocol (reference/anchors.md §2) over a unix socket or TCP.
  * Commands are pipelined on one connection and answered in order. When the daemon goes away
  * the next call reconnects (with backoff, up to `unreachableAfterMs`); calls in flight when the
@@ -184,11 +200,7 @@ export class RrdcachedClient {
     options: { timeoutMs?: number } = {},
   ): Promise<RrdcachedBatchError[]> {
     if (commands.length === 0) return [];
-    for (const command of commands) {
-      if (command.includes('\n') || command === '.') {
-        throw new RangeError(`BATCH command ${JSON.stringify(command.slice(0, 80))} would break the framing`);
-      }
-    }
+    for (const command of commands) checkLine(command);
     const text = `BATCH\n${commands.join('\n')}\n.\n`;
     const replies = await this.send(`BATCH (${commands.length} commands)`, text, 2, options.timeoutMs);
     const [goAhead, result] = replies as [Reply, Reply | undefined];
@@ -210,11 +222,12 @@ export class RrdcachedClient {
    * (never overwritten).
    */
   async create(filePath: string, args: readonly string[]): Promise<'created' | 'exists'> {
-    const reply = await this.send(
-      `CREATE ${filePath}`,
-      `CREATE ${quoteRrdcachedPath(filePath)} -O ${args.join(' ')}\n`,
-      1,
-    ).then((replies) => replies[0] as Reply);
+    const line = `CREATE ${quoteRrdcachedPath(filePath)} -O ${args.join(' ')}`;
+    checkLine(line);
+    // With -O a resent CREATE cannot overwrite: at worst it answers "File exists".
+    const reply = await this.sendRetrying(`CREATE ${filePath}`, `${line}\n`, 1, true).then(
+      (replies) => replies[0] as Reply,
+    );
     if (reply.status >= 0) return 'created';
     if (reply.message.endsWith('File exists')) return 'exists';
     throw new RrdcachedError(
@@ -321,7 +334,10 @@ export class RrdcachedClient {
 
   /** One command with a single reply; a negative status rejects naming the command. */
   private async request(line: string, subject?: string): Promise<Reply> {
-    const [reply] = (await this.send(line, `${line}\n`, 1)) as [Reply];
+    checkLine(line);
+    // Only UPDATE changes state in a way a resend would turn into an error ("illegal attempt");
+    // every other command here can be sent again when the connection broke under it.
+    const [reply] = (await this.sendRetrying(line, `${line}\n`, 1, !line.startsWith('UPDATE '))) as [Reply];
     if (reply.status < 0) {
       throw new RrdcachedError(
         `rrdcached at ${this.address}: ${line.split(' ', 1)[0]}${subject ? ` ${subject}` : ''} failed: ${reply.message}`,
@@ -330,6 +346,27 @@ export class RrdcachedClient {
       );
     }
     return reply;
+  }
+
+  /**
+   * `send`, resent up to twice when the connection breaks before the answer and the command is
+   * safe to repeat: a call made just after the daemon died (before the socket noticed) then
+   * waits for the daemon to come back like any other call.
+   */
+  private async sendRetrying(
+    command: string,
+    text: string,
+    expected: number,
+    repeatable: boolean,
+  ): Promise<Reply[]> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.send(command, text, expected);
+      } catch (error) {
+        const lost = error instanceof RrdcachedError && error.kind === 'connection-lost' && !this.closed;
+        if (!repeatable || !lost || attempt >= 3) throw error;
+      }
+    }
   }
 
   private async send(command: string, text: string, expected: number, timeoutMs?: number): Promise<Reply[]> {

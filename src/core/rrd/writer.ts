@@ -297,7 +297,7 @@ export class RrdcachedWriter extends FileWriter {
   readonly client: RrdcachedClient;
   private readonly ownsClient: boolean;
   private readonly replayLimit: number;
-  private readonly replay: FileValues[] = [];
+  private readonly replay: { files: readonly FileValues[]; values: number }[] = [];
   private replayCount = 0;
   /** The client's connection count when a batch last succeeded; 0 before the first. */
   private seenConnections = 0;
@@ -333,13 +333,13 @@ export class RrdcachedWriter extends FileWriter {
 
   protected override remember(files: readonly FileValues[]): void {
     if (this.replayLimit <= 0) return;
-    for (const file of files) {
-      if (file.failed) continue;
-      this.replay.push(file);
-      this.replayCount += file.timestamps.length;
-    }
-    while (this.replayCount > this.replayLimit && this.replay.length > 1) {
-      this.replayCount -= (this.replay.shift() as FileValues).timestamps.length;
+    let values = 0;
+    for (const file of files) values += file.timestamps.length;
+    // Whole writes, oldest dropped first: no per-file bookkeeping on the hot path.
+    this.replay.push({ files, values });
+    this.replayCount += values;
+    while (this.replay.length > 1 && this.replayCount - (this.replay[0]?.values ?? 0) >= this.replayLimit) {
+      this.replayCount -= (this.replay.shift() as { values: number }).values;
     }
   }
 
@@ -390,7 +390,9 @@ export class RrdcachedWriter extends FileWriter {
 
   /** Send recent values again after a reconnect; what survived comes back as duplicates. */
   private async replayRecent(): Promise<void> {
-    const files = this.replay.map((file) => ({ ...file, failed: false, recreated: true }));
+    const files = this.replay.flatMap((write) =>
+      write.files.filter((file) => !file.failed).map((file) => ({ ...file, failed: false, recreated: true })),
+    );
     if (files.length === 0) return;
     this.replaying = true;
     try {
