@@ -66,6 +66,18 @@ export class SqliteStore implements MetaStore {
     }
   }
 
+  /** Prepared statements by SQL text: preparing costs more than running a small statement. */
+  private readonly statements = new Map<string, Database.Statement>();
+
+  private statement(sql: string): Database.Statement {
+    let prepared = this.statements.get(sql);
+    if (!prepared) {
+      prepared = this.db.prepare(sql);
+      this.statements.set(sql, prepared);
+    }
+    return prepared;
+  }
+
   private get where(): string {
     return `SQLite store ${this.file}`;
   }
@@ -84,7 +96,7 @@ export class SqliteStore implements MetaStore {
 
   async upsertHosts(hosts: HostRecord[]): Promise<void> {
     const now = Math.floor(Date.now() / 1000);
-    const statement = this.db.prepare(
+    const statement = this.statement(
       `INSERT INTO hosts (${HOST_COLUMNS.join(', ')}, created_at) VALUES (${HOST_COLUMNS.map(() => '?').join(', ')}, ?)
        ON CONFLICT (address) DO UPDATE SET ${HOST_COLUMNS.filter((c) => c !== 'address')
          .map((c) => `${c} = excluded.${c}`)
@@ -100,12 +112,12 @@ export class SqliteStore implements MetaStore {
 
   async registerUnknownHosts(addresses: string[]): Promise<string[]> {
     if (this.known.isStale()) {
-      this.known.load(this.db.prepare('SELECT address FROM hosts').pluck().all() as string[]);
+      this.known.load(this.statement('SELECT address FROM hosts').pluck().all() as string[]);
     }
     const unknown = this.known.unknown(addresses);
     if (unknown.length === 0) return [];
     const now = Math.floor(Date.now() / 1000);
-    const insert = this.db.prepare(
+    const insert = this.statement(
       `INSERT INTO hosts (${HOST_COLUMNS.join(', ')}, created_at) VALUES (${HOST_COLUMNS.map(() => '?').join(', ')}, ?)
        ON CONFLICT (address) DO NOTHING`,
     );
@@ -124,22 +136,22 @@ export class SqliteStore implements MetaStore {
   }
 
   async listHosts(): Promise<HostRecord[]> {
-    const rows = this.db.prepare('SELECT * FROM hosts').all() as HostRow[];
+    const rows = this.statement('SELECT * FROM hosts').all() as HostRow[];
     return sortHostRows(rows).map(rowToHost);
   }
 
   async findHost(addressOrHostname: string): Promise<HostRecord | undefined> {
-    const row = (this.db.prepare('SELECT * FROM hosts WHERE address = ?').get(addressOrHostname) ??
-      this.db
-        .prepare('SELECT * FROM hosts WHERE hostname = ? ORDER BY address LIMIT 1')
-        .get(addressOrHostname)) as HostRow | undefined;
+    const row = (this.statement('SELECT * FROM hosts WHERE address = ?').get(addressOrHostname) ??
+      this.statement('SELECT * FROM hosts WHERE hostname = ? ORDER BY address LIMIT 1').get(
+        addressOrHostname,
+      )) as HostRow | undefined;
     return row ? rowToHost(row) : undefined;
   }
 
   async removeHosts(addresses: string[]): Promise<void> {
     const tables = ['hosts', 'meta', 'warnings', 'last_received'] as const;
     const statements = tables.map((table) =>
-      this.db.prepare(`DELETE FROM ${table} WHERE ${table === 'hosts' ? 'address' : 'host'} = ?`),
+      this.statement(`DELETE FROM ${table} WHERE ${table === 'hosts' ? 'address' : 'host'} = ?`),
     );
     this.db
       .transaction(() => {
@@ -157,7 +169,7 @@ export class SqliteStore implements MetaStore {
     if (meta.length === 0 && warnings.length === 0 && received.length === 0) return;
     // In SQLite a prepared statement per row inside one transaction is as fast as a multi-row
     // statement: there is no network round trip to save.
-    const upsertMeta = this.db.prepare(
+    const upsertMeta = this.statement(
       `INSERT INTO meta (host, plugin, name, value, reported_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT (host, plugin, name) DO UPDATE SET
          reported_at = CASE WHEN value = excluded.value AND expires_at > excluded.expires_at - ${META_TTL_SECONDS}
@@ -165,11 +177,11 @@ export class SqliteStore implements MetaStore {
          value = excluded.value,
          expires_at = MAX(expires_at, excluded.expires_at)`,
     );
-    const insertWarning = this.db.prepare(
+    const insertWarning = this.statement(
       `INSERT INTO warnings (host, plugin, name, message, reported_at, received_at) VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT (host, plugin, name, reported_at) DO NOTHING`,
     );
-    const upsertReceived = this.db.prepare(
+    const upsertReceived = this.statement(
       `INSERT INTO last_received (host, plugin, received_at) VALUES (?, ?, ?)
        ON CONFLICT (host, plugin) DO UPDATE SET received_at = MAX(received_at, excluded.received_at)`,
     );
@@ -199,12 +211,13 @@ export class SqliteStore implements MetaStore {
   async meta(host: string, now: number, plugin?: string): Promise<MetaEntry[]> {
     const rows = (
       plugin === undefined
-        ? this.db
-            .prepare('SELECT * FROM meta WHERE host = ? AND expires_at > ? ORDER BY plugin, name')
-            .all(host, now)
-        : this.db
-            .prepare('SELECT * FROM meta WHERE host = ? AND plugin = ? AND expires_at > ? ORDER BY name')
-            .all(host, plugin, now)
+        ? this.statement('SELECT * FROM meta WHERE host = ? AND expires_at > ? ORDER BY plugin, name').all(
+            host,
+            now,
+          )
+        : this.statement(
+            'SELECT * FROM meta WHERE host = ? AND plugin = ? AND expires_at > ? ORDER BY name',
+          ).all(host, plugin, now)
     ) as { host: string; plugin: string; name: string; value: string; reported_at: number }[];
     return rows.map((r) => ({
       host: r.host,
@@ -216,12 +229,10 @@ export class SqliteStore implements MetaStore {
   }
 
   async warnings(host: string, now: number): Promise<WarningEntry[]> {
-    const rows = this.db
-      .prepare(
-        `SELECT host, plugin, name, message, reported_at FROM warnings
+    const rows = this.statement(
+      `SELECT host, plugin, name, message, reported_at FROM warnings
          WHERE host = ? AND received_at > ? ORDER BY reported_at DESC, id DESC`,
-      )
-      .all(host, now - WARNING_TTL_SECONDS) as {
+    ).all(host, now - WARNING_TTL_SECONDS) as {
       host: string;
       plugin: string;
       name: string;
@@ -238,16 +249,16 @@ export class SqliteStore implements MetaStore {
   }
 
   async lastReceived(host: string): Promise<LastReceived[]> {
-    const rows = this.db
-      .prepare('SELECT host, plugin, received_at FROM last_received WHERE host = ? ORDER BY plugin')
-      .all(host) as { host: string; plugin: string; received_at: number }[];
+    const rows = this.statement(
+      'SELECT host, plugin, received_at FROM last_received WHERE host = ? ORDER BY plugin',
+    ).all(host) as { host: string; plugin: string; received_at: number }[];
     return rows.map((r) => ({ host: r.host, plugin: r.plugin, at: r.received_at }));
   }
 
   async lastReceivedOfPlugin(plugin: string): Promise<Map<string, number>> {
-    const rows = this.db
-      .prepare('SELECT host, received_at FROM last_received WHERE plugin = ?')
-      .all(plugin) as {
+    const rows = this.statement('SELECT host, received_at FROM last_received WHERE plugin = ?').all(
+      plugin,
+    ) as {
       host: string;
       received_at: number;
     }[];
@@ -309,10 +320,10 @@ export class SqliteStore implements MetaStore {
     let removed = 0;
     this.db
       .transaction(() => {
-        removed += this.db.prepare('DELETE FROM meta WHERE expires_at <= ?').run(now).changes;
-        removed += this.db
-          .prepare('DELETE FROM warnings WHERE received_at <= ?')
-          .run(now - WARNING_TTL_SECONDS).changes;
+        removed += this.statement('DELETE FROM meta WHERE expires_at <= ?').run(now).changes;
+        removed += this.statement('DELETE FROM warnings WHERE received_at <= ?').run(
+          now - WARNING_TTL_SECONDS,
+        ).changes;
       })
       .immediate();
     return removed;
