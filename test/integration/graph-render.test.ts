@@ -269,6 +269,28 @@ describe('the render pool', () => {
   });
 });
 
+describe('a missing rrdtool binary', () => {
+  it('fails the render loudly, naming the binary', async () => {
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'kurado-graph-nobinary-'));
+    const service = createGraphService({ dataDir, poolSize: 1, rrdtoolBinary: '/nonexistent/bin/rrdtool' });
+    try {
+      await writeFixtureRrds({
+        dataDir,
+        host: HOST,
+        plugin: 'app',
+        metrics: [{ name: 'x', type: 'gauge' }],
+        end: NOW,
+      });
+      await expect(service.renderPng(request('app', 'x.gauge'), [])).rejects.toThrow(
+        /\/nonexistent\/bin\/rrdtool/,
+      );
+    } finally {
+      await service.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('rendering when rrdcached is down', () => {
   it('draws from the files directly and says so, instead of failing', async () => {
     const dataDir = mkdtempSync(path.join(os.tmpdir(), 'kurado-graph-nodaemon-'));

@@ -11,6 +11,7 @@ import {
   xportArguments,
 } from './graphs.js';
 import { loadTemplates } from './loader.js';
+import { parseTemplate } from './template.js';
 import { customXgrid, resolveRange } from './terms.js';
 import { GraphNotFoundError, GraphRequestError } from './types.js';
 
@@ -178,6 +179,34 @@ describe('finding and drawing one graph', () => {
     const xport = xportArguments(args, { ...ctx, daemon: 'unix:/run/rrdcached.sock' });
     expect(xport.slice(0, 3)).toEqual(['xport', '--json', '--showtime']);
     expect(xport.at(-1)).toBe('XPORT:my1:0');
+  });
+
+  it("reads another plugin's or host's file through {rrd NAME.TYPE plugin=P host=H}, still inside data_dir", () => {
+    const parsed = parseTemplate(
+      '/site/app.toml',
+      `[[graph]]
+key = "vs-lb"
+group = "App"
+title = "App vs load balancer"
+lines = '''
+DEF:mine={rrd reqs.derive}:n:AVERAGE
+DEF:nginx={rrd reqs.derive plugin=nginx:8080}:n:AVERAGE
+DEF:lb={rrd reqs.derive plugin=nginx host=../../etc}:n:AVERAGE
+LINE1:mine#ff0000:App
+LINE1:nginx#00ff00:Nginx
+LINE1:lb#0000ff:LB
+'''
+`,
+      'app',
+    );
+    expect(parsed.errors).toEqual([]);
+    const graph = findGraph('app', parsed.template, 'vs-lb', new Set(['reqs.derive']), new Map());
+    const args = graphArguments(graph, { ...ctx, exists: () => true });
+    expect(args.defs.slice(0, 3)).toEqual([
+      'DEF:mine=/data/10.0.0.1/app/reqs.derive.rrd:n:AVERAGE',
+      'DEF:nginx=/data/10.0.0.1/nginx%3A8080/reqs.derive.rrd:n:AVERAGE',
+      'DEF:lb=/data/..%2F..%2Fetc/nginx/reqs.derive.rrd:n:AVERAGE',
+    ]);
   });
 
   it('reports a graph none of whose files exist as not found', () => {
