@@ -189,7 +189,7 @@ describe('graph commands', () => {
     // With the structure fixed, rrdtool's own complaint comes back at the graph's line.
     writeFileSync(
       path.join(site, 'app.toml'),
-      readFileSync(appFile, 'utf8').replace(/\[\[graph\]\]\nkey = "b"[^]*$/, ''),
+      readFileSync(appFile, 'utf8').replace(/\[\[graph\]\]\nkey = "b"[\s\S]*$/, ''),
     );
     rmSync(path.join(site, 'nginx.toml'));
     const rpn = await kurado(['config', 'check', '--graphs-dir', site], env);
