@@ -92,11 +92,16 @@ accepts only requests an authenticating reverse proxy marked with that header (c
       this.error((error as Error).message, { exit: 2 });
     }
     await app.listen({ host, port });
+    const bound = app.server.address();
+    const listen =
+      bound && typeof bound === 'object'
+        ? `${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`
+        : `${host}:${port}`;
     const open =
       settings.web.auth === 'none' && !settings.web.trustedProxyHeader && settings.web.allowFrom.length === 0;
     logger.info(
       {
-        listen: `${host}:${port}`,
+        listen,
         dataDir: settings.dataDir,
         rrdcached: settings.rrdcached ?? 'none (reads RRD files directly)',
         store: redactUrl(settings.storeUrl),
