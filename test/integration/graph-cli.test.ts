@@ -147,7 +147,7 @@ describe('graph commands', () => {
     expect(text).toContain('192.0.2.10 (web01.example.com)');
     expect(text).toMatch(/Traffic\(eth0\)\n\s+traffic-eth0\s+Throughput/);
     expect(text).toMatch(/CPU Memory\n\s+loadavg-1\s+Load Average/);
-    expect(text).toMatch(/plugin process\n\s+process\n\s+fork\.derive\s+fork \/s/);
+    expect(text).toMatch(/plugin process\n\s+process\n\s+fork\.derive\s+fork\/s/);
   });
 
   it('config check passes on the shipped templates and fails with file:line on a broken site template', async () => {

@@ -98,7 +98,7 @@ describe('every shipped template against real RRD files', () => {
       {
         title: 'process',
         graphs: [
-          { plugin: 'process', key: 'fork.derive', title: 'fork /s' },
+          { plugin: 'process', key: 'fork.derive', title: 'fork/s' },
           { plugin: 'process', key: 'procs.gauge', title: 'procs' },
         ],
       },

@@ -78,7 +78,7 @@ describe('listing the graphs of a plugin directory', () => {
       {
         title: 'process',
         graphs: [
-          { plugin: 'process', key: 'fork.derive', title: 'fork /s' },
+          { plugin: 'process', key: 'fork.derive', title: 'fork/s' },
           { plugin: 'process', key: 'procs.gauge', title: 'procs' },
         ],
       },

@@ -152,7 +152,7 @@ export function autoGraph(plugin: string, metric: string, group: string): Resolv
   return {
     plugin,
     key: metric,
-    title: rate ? `${name} /s` : name,
+    title: rate ? `${name}/s` : name,
     group,
     ...(rate ? { verticalLabel: 'per second' } : {}),
     options: [],
