@@ -638,6 +638,7 @@ export async function createWebServer(options: WebServerOptions): Promise<Fastif
           bootId,
           minute,
           target.host.address,
+          target.host.hostname,
           target.plugin,
           target.graph,
           target.range.term,

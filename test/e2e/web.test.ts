@@ -216,6 +216,13 @@ describe('fleet page', () => {
     await page.waitForURL(/term=week/);
     expect(new URL(page.url()).searchParams.getAll('host')).toHaveLength(3);
     await expectEveryImageIsAPng(session, 3 * 6);
+    // Per-plugin navigation: nginx runs on web-1 only.
+    await page.locator('.plugin-nav a', { hasText: NGINX_PLUGIN }).click();
+    await page.waitForURL(/plugin=nginx/);
+    expect(new URL(page.url()).searchParams.get('plugin')).toBe(NGINX_PLUGIN);
+    expect(await page.locator('section.compare-row').count()).toBe(2);
+    expect(await page.locator('figcaption a').allInnerTexts()).toEqual(['web-1', 'web-1']);
+    await expectEveryImageIsAPng(session, 2);
     expect(session.errors).toEqual([]);
     await session.context.close();
   });
