@@ -131,6 +131,40 @@ describe('graph commands', () => {
     expect(readFileSync(out).subarray(0, 8)).toEqual(PNG_MAGIC);
   });
 
+  it('graph render refuses to write PNG bytes to a terminal', async () => {
+    // `script` (util-linux) gives the CLI a pseudo-terminal as stdout, as in an interactive shell.
+    const command = [
+      process.execPath,
+      '--import',
+      'tsx',
+      path.join(ROOT, 'bin/dev.js'),
+      'graph',
+      'render',
+      HOST,
+      'loadavg-1',
+    ]
+      .map((a) => `'${a}'`)
+      .join(' ');
+    const output = await new Promise<{ code: number | null; text: string }>((resolve, reject) => {
+      const child = spawn('/usr/bin/script', ['-qec', command, '/dev/null'], {
+        cwd: ROOT,
+        env: { ...process.env, KURADO_CONFIG: '', ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let text = '';
+      child.stdout.on('data', (chunk: Buffer) => {
+        text += chunk.toString('latin1');
+      });
+      child.once('error', (error) => reject(new Error(`cannot run /usr/bin/script: ${error.message}`)));
+      child.once('close', (code) => resolve({ code, text }));
+    });
+    expect(output.text).toContain(
+      'refusing to write a PNG to the terminal: give --out FILE or redirect stdout',
+    );
+    expect(output.text).not.toContain('PNG\r\n');
+    expect(output.code).toBe(2);
+  });
+
   it('graph render names what exists for an unknown graph or host and exits 1', async () => {
     const graph = await kurado(['graph', 'render', HOST, 'cpux'], env);
     expect(graph.code).toBe(1);
