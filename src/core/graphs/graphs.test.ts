@@ -99,6 +99,14 @@ describe('listing the graphs of a plugin directory', () => {
     expect(keys).not.toContain('loadavg-5.gauge');
   });
 
+  it('draws Redis unsaved changes from whichever of the two metric names the server reports', () => {
+    const redis = set.templates.get('redis')!;
+    const keys = pluginGraphs('redis', redis, new Set(['rdb_changes_since_last_save.gauge']), new Map()).map(
+      (g) => g.key,
+    );
+    expect(keys).toEqual(['unsaved']);
+  });
+
   it('fills plugin arguments from the identifier, else the template default', () => {
     expect(pluginArgs('nginx:8080:/status', ['80'])).toEqual(['8080', '/status']);
     expect(pluginArgs('mysql', ['3306'])).toEqual(['3306']);
