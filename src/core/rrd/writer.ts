@@ -156,6 +156,11 @@ function firstAbove(timestamps: readonly number[], from: number, to: number, lim
  */
 abstract class FileWriter implements RrdWriter {
   protected readonly known = new Set<string>();
+  private readonly dataDirPrefix: string;
+
+  constructor(protected readonly dataDir: string) {
+    this.dataDirPrefix = dataDir.endsWith(path.sep) ? dataDir : `${dataDir}${path.sep}`;
+  }
 
   /** Run the operations; resolve with one error message (or undefined) per operation. */
   protected abstract execute(operations: readonly Operation[]): Promise<(string | undefined)[]>;
@@ -177,9 +182,19 @@ abstract class FileWriter implements RrdWriter {
 
   abstract close(): Promise<void>;
 
-  protected async store(files: readonly FileValues[], report: WriteReport): Promise<void> {
+  protected async store(
+    files: readonly FileValues[],
+    report: WriteReport,
+    execute: (operations: readonly Operation[]) => Promise<(string | undefined)[]> = (operations) =>
+      this.execute(operations),
+  ): Promise<void> {
     let operations: Operation[] = [];
     for (const file of files) {
+      // Defence in depth: the layout escapes every component, but a caller could hand any path.
+      if (!file.path.startsWith(this.dataDirPrefix)) {
+        this.fail(file, `${file.path} is outside data_dir ${this.dataDir}`, report);
+        continue;
+      }
       if (!this.known.has(file.path)) operations.push({ kind: 'create', file });
       operations.push({ kind: 'update', file, from: 0, to: file.timestamps.length });
     }
@@ -192,7 +207,7 @@ abstract class FileWriter implements RrdWriter {
         }
         return;
       }
-      const errors = await this.executeWithRetry(operations);
+      const errors = await this.executeWithRetry(operations, execute);
       const directories = new Set<string>();
       operations = this.settle(operations, errors, report, directories);
       // Parent directories rrdcached could not make (a daemon without -R); only possible when
@@ -201,10 +216,13 @@ abstract class FileWriter implements RrdWriter {
     }
   }
 
-  private async executeWithRetry(operations: readonly Operation[]): Promise<(string | undefined)[]> {
+  private async executeWithRetry(
+    operations: readonly Operation[],
+    execute: (operations: readonly Operation[]) => Promise<(string | undefined)[]>,
+  ): Promise<(string | undefined)[]> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.execute(operations);
+        return await execute(operations);
       } catch (error) {
         // The daemon went away mid-batch: what it took before is in its journal; sending the
         // batch again makes those values duplicates and stores the rest.
@@ -301,10 +319,11 @@ export class RrdcachedWriter extends FileWriter {
   private replayCount = 0;
   /** The client's connection count when a batch last succeeded; 0 before the first. */
   private seenConnections = 0;
-  private replaying = false;
+  /** The replay after a reconnect, while it runs: every write waits for it. */
+  private replaying: Promise<void> | undefined;
 
   constructor(options: RrdcachedWriterOptions) {
-    super();
+    super(path.resolve(options.dataDir));
     if (!path.isAbsolute(options.dataDir)) {
       throw new RangeError(
         `data_dir "${options.dataDir}" must be absolute: rrdcached resolves relative paths against its own -b`,
@@ -344,7 +363,18 @@ export class RrdcachedWriter extends FileWriter {
   }
 
   protected async execute(operations: readonly Operation[]): Promise<(string | undefined)[]> {
-    if (!this.replaying && this.seenConnections > 0 && this.reconnected()) await this.replayRecent();
+    if (!this.replaying && this.seenConnections > 0 && this.reconnected()) {
+      this.replaying = this.replayRecent().finally(() => {
+        this.replaying = undefined;
+      });
+    }
+    // Older values first: a newer value for the same file would make the replayed one a
+    // "duplicate" and lose it for good.
+    if (this.replaying) await this.replaying;
+    return this.send(operations);
+  }
+
+  private async send(operations: readonly Operation[]): Promise<(string | undefined)[]> {
     const commands: string[] = [];
     // Index of the first command of each operation (an UPDATE may take several lines).
     const owner: number[] = [];
@@ -394,13 +424,8 @@ export class RrdcachedWriter extends FileWriter {
       write.files.filter((file) => !file.failed).map((file) => ({ ...file, failed: false, recreated: true })),
     );
     if (files.length === 0) return;
-    this.replaying = true;
-    try {
-      const scratch: WriteReport = { accepted: 0, duplicates: 0, created: 0, failed: [] };
-      await this.store(files, scratch);
-    } finally {
-      this.replaying = false;
-    }
+    const scratch: WriteReport = { accepted: 0, duplicates: 0, created: 0, failed: [] };
+    await this.store(files, scratch, (operations) => this.send(operations));
   }
 }
 
@@ -421,7 +446,7 @@ export class RrdtoolWriter extends FileWriter {
   private readonly ownsProcess: boolean;
 
   constructor(options: RrdtoolWriterOptions) {
-    super();
+    super(path.resolve(options.dataDir));
     this.ownsProcess = options.rrdtool === undefined;
     // An RRDCACHED_ADDRESS inherited from the environment would send updates to a daemon.
     this.rrdtool =
@@ -436,8 +461,10 @@ export class RrdtoolWriter extends FileWriter {
     if (this.ownsProcess) await this.rrdtool.close();
   }
 
-  protected isRetryable(): boolean {
-    return false;
+  protected isRetryable(error: unknown): boolean {
+    // ERROR answers never get here (they are per-command results); this is a crash or a
+    // timeout, after which the process respawns and the same commands can run again.
+    return error instanceof RrdtoolError;
   }
 
   protected async execute(operations: readonly Operation[]): Promise<(string | undefined)[]> {
