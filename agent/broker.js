@@ -1,0 +1,137 @@
+import { EventEmitter } from 'node:events';
+import mqtt from 'mqtt';
+
+const SCHEMES = { 'mqtt:': 'mqtt:', 'tcp:': 'mqtt:', 'mqtts:': 'mqtts:', 'tls:': 'mqtts:' };
+/**
+ * `host`, `host:port`, `[v6]:port`, or `mqtt[s]://[user[:pass]@]host[:port]`. Plain addresses
+ * mean MQTT over TCP, port 1883 unless given (8883 for mqtts).
+ */
+export function parseBrokerAddress(text) {
+  const trimmed = text.trim();
+  if (trimmed === '') throw new Error('--mqtt: empty broker address');
+  const withScheme = /^[a-z]+:\/\//i.test(trimmed) ? trimmed : `mqtt://${trimmed}`;
+  let url;
+  try {
+    url = new URL(withScheme);
+  } catch {
+    throw new Error(`--mqtt "${trimmed}": not host:port nor mqtt[s]://user:pass@host:port`);
+  }
+  const scheme = SCHEMES[url.protocol];
+  if (!scheme) throw new Error(`--mqtt "${url.protocol}//…": only mqtt:// and mqtts:// are supported`);
+  if (url.hostname === '') throw new Error(`--mqtt "${trimmed}": no host`);
+  if (url.pathname !== '' && url.pathname !== '/')
+    throw new Error(`--mqtt "${trimmed}": a broker URL has no path`);
+  const port = url.port === '' ? (scheme === 'mqtts:' ? 8883 : 1883) : Number(url.port);
+  const host = url.hostname;
+  const address = {
+    url: `${scheme}//${host}:${port}`,
+    display: `${scheme}//${url.username ? `${decodeURIComponent(url.username)}:***@` : ''}${host}:${port}`,
+  };
+  if (url.username) address.username = decodeURIComponent(url.username);
+  if (url.password) address.password = decodeURIComponent(url.password);
+  return address;
+}
+/**
+ * One MQTT connection that never gives up: reconnects with exponential backoff (1 s, 2 s, 4 s …
+ * up to `maxBackoffMs`, each wait shortened by a random part of up to half so that a fleet does
+ * not reconnect in step after a broker restart). Emits `connect` after every (re)connection.
+ */
+export class BrokerConnection extends EventEmitter {
+  options;
+  client;
+  failures = 0;
+  reconnectTimer;
+  closing = false;
+  lastError = '';
+  constructor(options) {
+    super();
+    this.options = options;
+  }
+  get connected() {
+    return this.client?.connected === true;
+  }
+  /** The local IP of the broker connection (the agent's default host id), once connected. */
+  get localAddress() {
+    const stream = this.client?.stream;
+    const address = stream?.localAddress;
+    return address?.startsWith('::ffff:') ? address.slice('::ffff:'.length) : address;
+  }
+  start() {
+    const { address, ca, clientId, keepaliveSeconds } = this.options;
+    const clientOptions = {
+      clientId,
+      keepalive: keepaliveSeconds,
+      // Reconnection is ours (backoff with jitter); MQTT.js only retries at a fixed period.
+      reconnectPeriod: 0,
+      connectTimeout: 10_000,
+      clean: true,
+      protocolVersion: 4,
+      queueQoSZero: false,
+    };
+    if (address.username !== undefined) clientOptions.username = address.username;
+    if (address.password !== undefined) clientOptions.password = address.password;
+    if (ca !== undefined) clientOptions.ca = ca;
+    const client = mqtt.connect(address.url, clientOptions);
+    this.client = client;
+    client.on('connect', () => {
+      if (this.failures > 0 || this.lastError !== '') {
+        this.options.log(
+          'info',
+          `connected to ${address.display} again after ${this.failures} failed attempt(s)`,
+        );
+      } else {
+        this.options.log('info', `connected to ${address.display} as ${this.localAddress ?? '?'}`);
+      }
+      this.failures = 0;
+      this.lastError = '';
+      this.emit('connect');
+    });
+    client.on('error', (error) => {
+      const message = error.message;
+      if (message !== this.lastError) this.options.log('warn', `broker ${address.display}: ${message}`);
+      this.lastError = message;
+    });
+    client.on('close', () => this.scheduleReconnect());
+  }
+  scheduleReconnect() {
+    if (this.closing || this.reconnectTimer) return;
+    const ceiling = Math.min(this.options.maxBackoffMs, 1000 * 2 ** Math.min(this.failures, 16));
+    const wait = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+    this.failures++;
+    if (this.failures === 1)
+      this.options.log('warn', `lost the broker ${this.options.address.display}; retrying`);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      if (!this.closing) this.client?.reconnect();
+    }, wait);
+  }
+  /** Publish with QoS 1; resolves on PUBACK. No PUBACK within `timeoutMs` drops the connection. */
+  publish(topic, payload, timeoutMs) {
+    const client = this.client;
+    if (!client?.connected) return Promise.reject(new Error('not connected'));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(new Error(`no PUBACK from ${this.options.address.display} within ${timeoutMs} ms`));
+        client.end(true);
+      }, timeoutMs);
+      client.publish(topic, payload, { qos: 1 }, (error) => {
+        clearTimeout(timer);
+        if (error) reject(error);
+        else resolve();
+      });
+    });
+  }
+  /** Send DISCONNECT (waiting at most `timeoutMs`) and stop reconnecting. */
+  async close(timeoutMs = 2000) {
+    this.closing = true;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    const client = this.client;
+    if (!client) return;
+    await Promise.race([
+      new Promise((resolve) => client.end(false, {}, () => resolve())),
+      new Promise((resolve) => setTimeout(resolve, timeoutMs).unref()),
+    ]);
+    client.end(true);
+  }
+}
+//# sourceMappingURL=broker.js.map

@@ -1,0 +1,51 @@
+import { SourceFormatError } from './types.js';
+/** `/proc/meminfo` as field → bytes (`kB` values are KiB; unit-less fields such as HugePages_* kept). */
+export function parseMeminfo(text, source = '/proc/meminfo') {
+  const fields = new Map();
+  for (const line of text.split('\n')) {
+    const match = /^([^:\s]+):\s+(\d+)(?:\s+(kB))?\s*$/.exec(line);
+    if (!match) {
+      if (line.trim() !== '') throw new SourceFormatError(source, `unexpected line "${line}"`);
+      continue;
+    }
+    const amount = Number(match[2]);
+    fields.set(match[1], match[3] ? amount * 1024 : amount);
+  }
+  return fields;
+}
+/**
+ * The memory gauges of the design notes, in bytes: total, free, buffers, cached, used (total -
+ * free - buffers - cached), swap-total, swap-used, and `memory-available` (MemAvailable, only on
+ * kernels since 3.14, so a 2.6.32 host simply has no such key).
+ */
+export function memoryMetrics(meminfo, source = '/proc/meminfo') {
+  const need = (field) => {
+    const value = meminfo.get(field);
+    if (value === undefined) throw new SourceFormatError(source, `no ${field} line`);
+    return value;
+  };
+  const total = need('MemTotal');
+  const free = need('MemFree');
+  const buffers = need('Buffers');
+  const cached = need('Cached');
+  const swapTotal = need('SwapTotal');
+  const swapFree = need('SwapFree');
+  const gauge = (name, value) => ({ name, type: 'gauge', value: String(value) });
+  const metrics = [
+    gauge('memory-total', total),
+    gauge('memory-free', free),
+    gauge('memory-buffers', buffers),
+    gauge('memory-cached', cached),
+    gauge('memory-used', total - free - buffers - cached),
+    gauge('memory-swap-total', swapTotal),
+    gauge('memory-swap-used', swapTotal - swapFree),
+  ];
+  const available = meminfo.get('MemAvailable');
+  if (available !== undefined) metrics.push(gauge('memory-available', available));
+  return metrics;
+}
+export const memoryCollector = {
+  name: 'memory',
+  collect: (files) => ({ metrics: memoryMetrics(parseMeminfo(files.readText('/proc/meminfo'))), meta: [] }),
+};
+//# sourceMappingURL=memory.js.map

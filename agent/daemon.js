@@ -1,0 +1,154 @@
+import { hostname } from 'node:os';
+import path from 'node:path';
+import { hostProblem, topicForHost } from '../src/core/protocol/index.js';
+import { BrokerConnection } from './broker.js';
+import { collectBase } from './collect.js';
+import { acquirePidfile } from './pidfile.js';
+import { killRunningPlugins, loadPluginDir, PluginRunner } from './plugins.js';
+import { nextTickMs, randomDelaySeconds } from './schedule.js';
+import { Spool } from './spool.js';
+
+/** How long a publish may wait for its PUBACK before the connection is considered dead. */
+const PUBACK_TIMEOUT_MS = 30_000;
+/** Read conf.d, or an empty plugin set when no --conf-d was given. */
+export function loadPlugins(confDir) {
+  return confDir === undefined ? { plugins: [], problems: [] } : loadPluginDir(confDir);
+}
+/**
+ * One whole message: base metrics, base meta, base warnings (collectors, conf.d, spool), then
+ * every plugin's lines. Each line `key<TAB>value<TAB>epoch`, ending in a newline.
+ */
+export async function collectMessage(files, runner, now, extras = {}) {
+  const base = collectBase(files, now);
+  const pluginLines = await runner.run(now);
+  const byKey = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
+  const meta = [...base.meta, ...(extras.meta ?? [])].sort(byKey);
+  const warnings = [...base.warnings, ...runner.configWarnings(now), ...(extras.warnings ?? [])].sort(byKey);
+  return `${[...base.metrics, ...meta, ...warnings, ...pluginLines].join('\n')}\n`;
+}
+/**
+ * The agent process: tick on the interval boundary (+ a fixed random delay), spool each tick,
+ * publish the spool in order whenever the broker is there. SIGHUP reloads conf.d; SIGTERM or
+ * SIGINT end it cleanly (unsent ticks stay in the spool for the next start). Resolves with the
+ * exit code once stopped.
+ */
+export async function runAgent(settings) {
+  const { log } = settings;
+  if (settings.self !== undefined) {
+    const problem = hostProblem(settings.self);
+    if (problem) throw new Error(`--self "${settings.self}": ${problem}`);
+  }
+  const releasePidfile = settings.pidfile ? acquirePidfile(settings.pidfile) : () => {};
+  try {
+    const runner = new PluginRunner(loadPlugins(settings.confDir));
+    const spoolTicks = Math.ceil((settings.spoolHours * 3600) / settings.intervalSeconds);
+    const opened = Spool.open(settings.stateDir && path.join(settings.stateDir, 'spool'), spoolTicks);
+    const spool = opened.spool;
+    if (opened.problem) log('warn', opened.problem);
+    if (spool.size > 0) log('info', `${spool.size} unsent tick(s) in the spool from an earlier run`);
+    const connection = new BrokerConnection({
+      address: settings.broker,
+      ...(settings.ca === undefined ? {} : { ca: settings.ca }),
+      clientId: `kurado-agent-${hostname()}-${process.pid}`.slice(0, 64),
+      keepaliveSeconds: 60,
+      maxBackoffMs: Math.max(1000, Math.min(60_000, settings.intervalSeconds * 1000)),
+      log,
+    });
+    const delaySeconds = randomDelaySeconds(settings.maxDelaySeconds);
+    log(
+      'info',
+      `kurado-agent ${settings.version} publishing to ${settings.broker.display} every ${settings.intervalSeconds} s` +
+        ` (+${delaySeconds} s), ${runner.plugins.length} plugin(s)`,
+    );
+    let stopping = false;
+    let draining = false;
+    const drain = async () => {
+      if (draining) return;
+      draining = true;
+      try {
+        while (!stopping && connection.connected) {
+          const entry = spool.oldest();
+          if (!entry) break;
+          const self = entry.self ?? settings.self ?? connection.localAddress;
+          if (self === undefined) break;
+          await connection.publish(topicForHost(self), entry.payload, PUBACK_TIMEOUT_MS);
+          spool.remove(entry.id);
+        }
+      } catch (error) {
+        log('warn', `publish failed, ${spool.size} tick(s) kept for later: ${error.message}`);
+      } finally {
+        draining = false;
+      }
+    };
+    connection.on('connect', () => void drain());
+    connection.start();
+    // Ticks are collected concurrently (a slow plugin must not delay the next tick) but spooled
+    // in tick order through this chain.
+    let spoolChain = Promise.resolve();
+    const tick = (now) => {
+      const message = collectMessage(settings.files, runner, now, {
+        meta: [`base.meta.agent-version\t${settings.version}\t${now}`],
+        warnings: spool.takeDroppedWarning(now),
+      });
+      spoolChain = spoolChain.then(async () => {
+        let payload;
+        try {
+          payload = await message;
+        } catch (error) {
+          log('error', `tick ${now}: collection failed: ${error.message}`);
+          return;
+        }
+        if (stopping) return;
+        const self = settings.self ?? connection.localAddress;
+        try {
+          spool.add(now, self, payload);
+        } catch (error) {
+          log('error', `tick ${now}: could not spool: ${error.message}`);
+          return;
+        }
+        await drain();
+      });
+    };
+    let timer;
+    let lastTickMs = 0;
+    const scheduleNext = () => {
+      const target = nextTickMs(Math.max(Date.now(), lastTickMs), settings.intervalSeconds, delaySeconds);
+      timer = setTimeout(() => {
+        if (stopping) return;
+        lastTickMs = target;
+        tick(Math.floor(target / 1000));
+        scheduleNext();
+      }, target - Date.now());
+    };
+    scheduleNext();
+    return await new Promise((resolve) => {
+      const reload = () => {
+        if (settings.confDir === undefined) return;
+        try {
+          const config = loadPluginDir(settings.confDir);
+          runner.replace(config);
+          log('info', `SIGHUP: reloaded ${settings.confDir}: ${config.plugins.length} plugin(s)`);
+        } catch (error) {
+          log('error', `SIGHUP: kept the old plugins, ${settings.confDir}: ${error.message}`);
+        }
+      };
+      const stop = (signal) => {
+        if (stopping) return;
+        stopping = true;
+        log('info', `${signal}: stopping; ${spool.size} unsent tick(s) stay in the spool`);
+        if (timer) clearTimeout(timer);
+        killRunningPlugins();
+        process.off('SIGHUP', reload);
+        process.off('SIGTERM', stop);
+        process.off('SIGINT', stop);
+        void connection.close().then(() => resolve(0));
+      };
+      process.on('SIGHUP', reload);
+      process.on('SIGTERM', stop);
+      process.on('SIGINT', stop);
+    });
+  } finally {
+    releasePidfile();
+  }
+}
+//# sourceMappingURL=daemon.js.map

@@ -1,0 +1,140 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { parseBrokerAddress } from './broker.js';
+import { AGENT_FLAGS, agentHelp } from './cli-spec.js';
+import { collectMessage, loadPlugins, runAgent } from './daemon.js';
+import { LiveHostFiles } from './host-files.js';
+import { PluginRunner } from './plugins.js';
+import { AGENT_VERSION } from './version.js';
+
+export { AGENT_DESCRIPTION, AGENT_EXAMPLES, AGENT_FLAGS, AGENT_SUMMARY } from './cli-spec.js';
+export { AGENT_VERSION } from './version.js';
+
+const defaultIo = () => ({
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
+  env: process.env,
+  program: 'kurado agent',
+});
+class UsageError extends Error {}
+function readFlags(argv, env) {
+  const options = { help: { type: 'boolean' }, version: { type: 'boolean' } };
+  for (const flag of AGENT_FLAGS)
+    options[flag.name] = { type: flag.kind === 'boolean' ? 'boolean' : 'string' };
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options, strict: true, allowPositionals: false });
+  } catch (error) {
+    throw new UsageError(error.message);
+  }
+  const values = { help: parsed.values.help === true, version: parsed.values.version === true };
+  for (const flag of AGENT_FLAGS) {
+    const given = parsed.values[flag.name];
+    const raw = given ?? (flag.env ? env[flag.env] : undefined) ?? flag.default;
+    values[flag.name] =
+      raw === undefined
+        ? undefined
+        : convert(flag, raw, given === undefined && flag.env ? flag.env : undefined);
+  }
+  return values;
+}
+function convert(flag, raw, fromEnv) {
+  const where = fromEnv ? `${fromEnv} (for --${flag.name})` : `--${flag.name}`;
+  if (flag.kind === 'boolean') return raw === true || raw === 'true' || raw === '1';
+  if (flag.kind === 'integer') {
+    const text = String(raw).trim();
+    if (!/^\d+$/.test(text)) throw new UsageError(`${where}: "${text}" is not a whole number`);
+    return Number(text);
+  }
+  const text = String(raw);
+  if (text.trim() === '') throw new UsageError(`${where}: empty value`);
+  return text;
+}
+/** `console`-free log lines on stderr: time, level, message. */
+function stderrLog(io) {
+  return (level, message) =>
+    io.stderr(`${new Date().toISOString()} kurado-agent[${process.pid}] ${level}: ${message}\n`);
+}
+/**
+ * The whole agent command line, shared by `kurado agent` and `dist/kurado-agent.mjs`. Resolves
+ * with the exit code: 0 after --dump/--help/--version or a clean SIGTERM, 2 on a usage error, 1
+ * when the agent cannot start.
+ */
+export async function runAgentCli(argv, ioOverrides = {}) {
+  const io = { ...defaultIo(), ...ioOverrides };
+  let flags;
+  try {
+    flags = readFlags(argv, io.env);
+  } catch (error) {
+    io.stderr(`${io.program}: ${error.message}\nSee ${io.program} --help.\n`);
+    return 2;
+  }
+  if (flags.help) {
+    io.stdout(agentHelp(io.program));
+    return 0;
+  }
+  if (flags.version) {
+    io.stdout(`kurado-agent ${AGENT_VERSION}\n`);
+    return 0;
+  }
+  const confDir = flags['conf-d'];
+  try {
+    if (confDir !== undefined && !(existsSync(confDir) && statSync(confDir).isDirectory())) {
+      throw new UsageError(`--conf-d ${confDir}: no such directory`);
+    }
+    if (flags.dump) {
+      const now = Math.floor(Date.now() / 1000);
+      const runner = new PluginRunner(loadPlugins(confDir));
+      io.stdout(await collectMessage(new LiveHostFiles(), runner, now));
+      return 0;
+    }
+    const mqttFlag = flags.mqtt;
+    if (mqttFlag === undefined)
+      throw new UsageError('--mqtt <broker> is required (or KURADO_AGENT_MQTT), unless --dump');
+    const intervalSeconds = flags['interval-seconds'] ?? flags.interval * 60;
+    if (intervalSeconds < 1) throw new UsageError('--interval must be at least 1 (minute)');
+    const maxDelaySeconds = flags['max-delay'];
+    if (maxDelaySeconds >= intervalSeconds) {
+      throw new UsageError(
+        `--max-delay ${maxDelaySeconds} must be shorter than the interval (${intervalSeconds} s)`,
+      );
+    }
+    const spoolHours = flags['spool-hours'];
+    if (spoolHours < 1) throw new UsageError('--spool-hours must be at least 1');
+    const caFile = flags.ca;
+    let ca;
+    if (caFile !== undefined) {
+      try {
+        ca = readFileSync(caFile, 'utf8');
+      } catch (error) {
+        throw new UsageError(`--ca ${caFile}: ${error.message}`);
+      }
+    }
+    let broker;
+    try {
+      broker = parseBrokerAddress(mqttFlag);
+    } catch (error) {
+      throw new UsageError(error.message);
+    }
+    const settings = {
+      broker,
+      intervalSeconds,
+      maxDelaySeconds,
+      spoolHours,
+      version: AGENT_VERSION,
+      files: new LiveHostFiles(),
+      log: stderrLog(io),
+      stateDir: flags['state-dir'] ?? io.env.STATE_DIRECTORY?.split(':')[0] ?? '/var/lib/kurado-agent',
+    };
+    if (flags.self !== undefined) settings.self = flags.self;
+    if (ca !== undefined) settings.ca = ca;
+    if (confDir !== undefined) settings.confDir = confDir;
+    if (flags.pidfile !== undefined) settings.pidfile = flags.pidfile;
+    return await runAgent(settings);
+  } catch (error) {
+    const usage = error instanceof UsageError;
+    io.stderr(`${io.program}: ${error.message}${usage ? `\nSee ${io.program} --help.` : ''}\n`);
+    return usage ? 2 : 1;
+  }
+}
+//# sourceMappingURL=main.js.map
