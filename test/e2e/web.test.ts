@@ -137,23 +137,23 @@ describe('fleet page', () => {
   it('filters hosts by address, hostname, comment or service as you type', async () => {
     const { page, context } = await open('/');
     await page.locator('#search').pressSequentially('replica');
-    expect(await visibleHostnames(page)).toEqual(['db-replica']);
+    await expect.poll(() => visibleHostnames(page)).toEqual(['db-replica']);
     await page.locator('#search').fill('10.1.0');
-    expect(await visibleHostnames(page)).toEqual(['web-1', 'web-2', 'web-3']);
+    await expect.poll(() => visibleHostnames(page)).toEqual(['web-1', 'web-2', 'web-3']);
     await page.locator('#search').fill('cache');
-    expect(await visibleHostnames(page)).toEqual(['cache-1']);
-    expect(await page.locator('section.service[data-service="Web"]').isHidden()).toBe(true);
+    await expect.poll(() => visibleHostnames(page)).toEqual(['cache-1']);
+    await expect.poll(() => page.locator('section.service[data-service="Web"]').isHidden()).toBe(true);
     // A comment, and several words (every one must match).
     await page.locator('#search').fill('Primary');
-    expect(await visibleHostnames(page)).toEqual(['db-master']);
+    await expect.poll(() => visibleHostnames(page)).toEqual(['db-master']);
     await page.locator('#search').fill('api 10.1');
-    expect(await visibleHostnames(page)).toEqual(['api-1']);
+    await expect.poll(() => visibleHostnames(page)).toEqual(['api-1']);
     expect(new URL(page.url()).searchParams.get('q')).toBe('api 10.1');
     await page.locator('#search').fill('no such host');
-    expect(await page.locator('#no-match').isVisible()).toBe(true);
-    expect(await text(page.locator('#match-count'))).toBe('0 of 7 hosts');
+    await expect.poll(() => page.locator('#no-match').isVisible()).toBe(true);
+    await expect.poll(() => text(page.locator('#match-count'))).toBe('0 of 7 hosts');
     await page.locator('#search').fill('');
-    expect(await visibleHostnames(page)).toHaveLength(7);
+    await expect.poll(() => visibleHostnames(page)).toHaveLength(7);
     await context.close();
   });
 
