@@ -1,5 +1,5 @@
 import { createHash, randomBytes, scrypt as scryptCallback, timingSafeEqual } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import ipaddr from 'ipaddr.js';
 
 /**
@@ -100,7 +100,13 @@ export class BasicAuthenticator {
   private readonly verified = new Set<string>();
   private readonly dummySalt = randomBytes(16);
 
-  constructor(private readonly users: Map<string, StoredHash>) {}
+  constructor(private users: Map<string, StoredHash>) {}
+
+  /** Replace the users (a changed users file); remembered logins are forgotten. */
+  replaceUsers(users: Map<string, StoredHash>): void {
+    this.users = users;
+    this.verified.clear();
+  }
 
   async check(authorization: string | undefined): Promise<string | undefined> {
     if (!authorization) return undefined;
@@ -163,4 +169,41 @@ function normalise(address: ipaddr.IPv4 | ipaddr.IPv6): ipaddr.IPv4 | ipaddr.IPv
     return (address as ipaddr.IPv6).toIPv4Address();
   }
   return address;
+}
+
+/**
+ * A users file watched for changes: `current()` re-reads it when its modification time changed
+ * (checked at most every `intervalMs`), so adding or removing a user needs no restart. A file
+ * that became unreadable or broken keeps the last good users and reports the problem once.
+ */
+export class UsersFileWatcher {
+  readonly authenticator: BasicAuthenticator;
+  private mtimeMs: number;
+  private checkedAt = Date.now();
+
+  constructor(
+    private readonly file: string,
+    private readonly onError: (message: string) => void = () => undefined,
+    private readonly intervalMs = 5000,
+  ) {
+    this.authenticator = new BasicAuthenticator(loadUsersFile(file));
+    this.mtimeMs = statSync(file).mtimeMs;
+  }
+
+  check(authorization: string | undefined): Promise<string | undefined> {
+    const now = Date.now();
+    if (now - this.checkedAt >= this.intervalMs) {
+      this.checkedAt = now;
+      try {
+        const mtimeMs = statSync(this.file).mtimeMs;
+        if (mtimeMs !== this.mtimeMs) {
+          this.mtimeMs = mtimeMs;
+          this.authenticator.replaceUsers(loadUsersFile(this.file));
+        }
+      } catch (error) {
+        this.onError(`users file not reloaded, keeping the previous users: ${(error as Error).message}`);
+      }
+    }
+    return this.authenticator.check(authorization);
+  }
 }

@@ -26,7 +26,7 @@ import {
   STALE_AFTER_SECONDS,
   UNREGISTERED_SERVICE,
 } from '../core/store/types.js';
-import { AllowList, BasicAuthenticator, loadUsersFile } from './access.js';
+import { AllowList, UsersFileWatcher } from './access.js';
 import {
   DEFAULT_COMPARE_WIDTH,
   DEFAULT_PAGE_WIDTH,
@@ -58,6 +58,8 @@ export interface WebServerOptions {
   logger?: Logger;
   /** Epoch milliseconds; tests pin the clock. */
   now?: () => number;
+  /** How often the users file is checked for changes (default 5 s). */
+  usersFileCheckMs?: number;
 }
 
 function findDir(name: string): string {
@@ -145,7 +147,11 @@ export async function createWebServer(options: WebServerOptions): Promise<Fastif
       ? (() => {
           if (!config.web.usersFile)
             throw new Error('--auth basic needs --users-file (lines from "kurado web passwd")');
-          return new BasicAuthenticator(loadUsersFile(config.web.usersFile));
+          return new UsersFileWatcher(
+            config.web.usersFile,
+            (message) => options.logger?.error(message),
+            options.usersFileCheckMs,
+          );
         })()
       : undefined;
   const proxyHeader = config.web.trustedProxyHeader?.toLowerCase();

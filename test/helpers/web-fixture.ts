@@ -76,7 +76,10 @@ export interface WebFixture {
   hosts: FixtureHost[];
   now: number;
   /** A second server on the same store/graphs with other web settings (access control tests). */
-  serverWith(web: Partial<KuradoConfig['web']>): Promise<FastifyInstance>;
+  serverWith(
+    web: Partial<KuradoConfig['web']>,
+    options?: { usersFileCheckMs?: number },
+  ): Promise<FastifyInstance>;
   close(): Promise<void>;
 }
 
@@ -304,7 +307,7 @@ export async function startWebFixture(options: FixtureOptions = {}): Promise<Web
   } else {
     await app.ready();
   }
-  const extra: FastifyInstance[] = [];
+  const others: FastifyInstance[] = [];
   return {
     app,
     url,
@@ -314,14 +317,14 @@ export async function startWebFixture(options: FixtureOptions = {}): Promise<Web
     dataDir,
     hosts,
     now,
-    async serverWith(web) {
-      const other = await createWebServer({ store, graphs, config: webConfig(web) });
+    async serverWith(web, extra = {}) {
+      const other = await createWebServer({ store, graphs, config: webConfig(web), ...extra });
       await other.ready();
-      extra.push(other);
+      others.push(other);
       return other;
     },
     async close() {
-      for (const other of extra) await other.close();
+      for (const other of others) await other.close();
       await app.close();
       await graphs.close();
       await store.close();

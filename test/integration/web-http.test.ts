@@ -2,7 +2,7 @@
  * `kurado serve` at the HTTP level (fastify inject) against real parts: SQLite store, rrdcached,
  * RRD files from the real writer, the rrdtool render pool.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -310,6 +310,33 @@ describe('access control', () => {
     // Behind a password, graphs may be cached by the browser only.
     expect(png.headers['cache-control']).toMatch(/^private/);
     expect((await app.inject({ url: '/metrics' })).statusCode).toBe(401);
+  });
+
+  it('--auth basic picks up a changed users file without a restart', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'kurado-users-'));
+    const usersFile = path.join(dir, 'users');
+    writeFileSync(usersFile, `${await hashPasswordLine('alice', 'one')}\n`);
+    const app = await fixture.serverWith({ auth: 'basic', usersFile }, { usersFileCheckMs: 0 });
+    const basic = (user: string, password: string) =>
+      `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+    expect(
+      (await app.inject({ url: '/', headers: { authorization: basic('alice', 'one') } })).statusCode,
+    ).toBe(200);
+    // alice leaves, bob arrives (a different size and modification time).
+    writeFileSync(usersFile, `# team\n${await hashPasswordLine('bob', 'two')}\n`);
+    utimesSync(usersFile, new Date(), new Date(Date.now() + 5000));
+    expect((await app.inject({ url: '/', headers: { authorization: basic('bob', 'two') } })).statusCode).toBe(
+      200,
+    );
+    expect(
+      (await app.inject({ url: '/', headers: { authorization: basic('alice', 'one') } })).statusCode,
+    ).toBe(401);
+    // A broken file keeps the last good users.
+    writeFileSync(usersFile, 'bob:plaintext\n');
+    utimesSync(usersFile, new Date(), new Date(Date.now() + 10000));
+    expect((await app.inject({ url: '/', headers: { authorization: basic('bob', 'two') } })).statusCode).toBe(
+      200,
+    );
   });
 
   it('--auth basic without a users file, or with a plain-text password line, refuses to start', async () => {
