@@ -1,0 +1,88 @@
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AGENT_FLAGS } from '../../../agent/main.js';
+import type { AgentEntry } from '../../../src/commands/agent.js';
+import { PROJECT_ROOT, parseCleanly, tempDir } from './helpers.js';
+
+// Compile-time check that src/commands/agent.ts still describes agent/main.ts (it loads it at run time).
+const _sameShape: AgentEntry = await import('../../../agent/main.js');
+
+const dir = tempDir('bundle');
+const bundle = path.join(dir, 'kurado-agent.mjs');
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+beforeAll(() => {
+  const build = spawnSync('npm', ['run', '-s', 'build:agent'], { cwd: PROJECT_ROOT, encoding: 'utf8' });
+  expect(build.status, build.stderr).toBe(0);
+  // Alone in a directory outside the project: no node_modules anywhere up the tree of /tmp.
+  copyFileSync(path.join(PROJECT_ROOT, 'dist/kurado-agent.mjs'), bundle);
+});
+
+const visibleFlags = AGENT_FLAGS.filter((flag) => !flag.hidden).map((flag) => `--${flag.name}`);
+
+describe('the single-file agent', () => {
+  it('runs --dump with plain node outside the project, and the output parses without a rejected line', () => {
+    const confD = path.join(dir, 'conf.d');
+    mkdirSync(confD);
+    writeFileSync(
+      path.join(confD, 'dice.toml'),
+      `[plugin.metrics.dice]\ncommand = "printf 'stats.saikoro\\\\t4\\\\n'"\n`,
+    );
+    const run = spawnSync(process.execPath, [bundle, '--dump', '--conf-d', confD], {
+      cwd: dir,
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH },
+    });
+    expect(run.status, run.stderr).toBe(0);
+    const parsed = parseCleanly(run.stdout, '127.0.0.1');
+    expect(parsed.rejected).toEqual([]);
+    expect(parsed.metrics.map((m) => m.name)).toEqual(
+      expect.arrayContaining(['cpu-user', 'memory-available', 'stats.saikoro']),
+    );
+    // Order of the design notes: base metrics sorted, then meta, then warnings, then plugins.
+    const keys = run.stdout
+      .trim()
+      .split('\n')
+      .map((line) => line.split('\t')[0]!);
+    const firstMeta = keys.findIndex((key) => key.startsWith('base.meta.'));
+    expect(keys.slice(0, firstMeta)).toEqual([...keys.slice(0, firstMeta)].sort());
+    expect(keys.at(-1)).toBe('dice.metrics.stats.saikoro.gauge');
+  });
+
+  it('stays small', () => {
+    expect(statSync(bundle).size).toBeLessThan(2 * 1024 * 1024);
+  });
+
+  it('explains every flag in --help, as kurado agent --help does', () => {
+    const own = spawnSync(process.execPath, [bundle, '--help'], { cwd: dir, encoding: 'utf8' });
+    expect(own.status).toBe(0);
+    const oclif = spawnSync(path.join(PROJECT_ROOT, 'bin/dev.js'), ['agent', '--help'], {
+      cwd: PROJECT_ROOT,
+      encoding: 'utf8',
+    });
+    expect(oclif.status, oclif.stderr).toBe(0);
+    for (const flag of visibleFlags) {
+      expect(own.stdout).toContain(flag);
+      expect(oclif.stdout).toContain(flag);
+    }
+    expect(own.stdout).not.toContain('--interval-seconds');
+    expect(oclif.stdout).not.toContain('--interval-seconds');
+  });
+
+  it('names the problem and exits 2 on a bad flag value', () => {
+    const run = spawnSync(process.execPath, [bundle, '--mqtt', 'mq:1883', '--interval', 'soon'], {
+      cwd: dir,
+      encoding: 'utf8',
+    });
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain('--interval: "soon" is not a whole number');
+    const missing = spawnSync(process.execPath, [bundle, '--dump', '--conf-d', path.join(dir, 'nope')], {
+      cwd: dir,
+      encoding: 'utf8',
+    });
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toContain(`--conf-d ${path.join(dir, 'nope')}: no such directory`);
+  });
+});
