@@ -5,6 +5,7 @@
 import { mkdtempSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashPasswordLine, parseUsersFile } from '../../src/web/access.js';
 import { NGINX_PLUGIN, startWebFixture, type WebFixture } from '../helpers/web-fixture.js';
@@ -271,6 +272,21 @@ describe('pages', () => {
     const response = await fixture.app.inject({ url: `/compare?${hosts}` });
     expect(response.statusCode).toBe(400);
     expect(response.body).toContain('At most 500 hosts');
+  });
+
+  it('gzips pages and JSON for clients that accept it', async () => {
+    const response = await fixture.app.inject({
+      url: '/',
+      headers: { 'accept-encoding': 'gzip, deflate, br' },
+    });
+    expect(response.headers['content-encoding']).toBe('gzip');
+    expect(response.headers.vary).toContain('Accept-Encoding');
+    const html = gunzipSync(response.rawPayload).toString('utf8');
+    expect(html).toContain('db-replica');
+    expect(response.rawPayload.length).toBeLessThan(html.length);
+    const plain = await fixture.app.inject({ url: '/' });
+    expect(plain.headers['content-encoding']).toBeUndefined();
+    expect(plain.body).toBe(html);
   });
 
   it('sends pages with a Content-Security-Policy that forbids inline scripts', async () => {
