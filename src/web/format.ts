@@ -102,6 +102,11 @@ export function graphPngUrl(address: string, plugin: string, graph: string, para
   return `/graph/${encodeSegment(address)}/${encodeSegment(plugin)}/${encodeSegment(graph)}.png${queryString(params)}`;
 }
 
+/** The page showing one graph over several terms. */
+export function graphViewUrl(address: string, plugin: string, graph: string): string {
+  return `/host/${encodeSegment(address)}/graph/${encodeSegment(plugin)}/${encodeSegment(graph)}`;
+}
+
 export function graphDataUrl(address: string, plugin: string, graph: string, params: Params = {}): string {
   return `/api/graph/${encodeSegment(address)}/${encodeSegment(plugin)}/${encodeSegment(graph)}${queryString(params)}`;
 }

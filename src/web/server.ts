@@ -18,6 +18,7 @@ import {
   GraphRequestError,
   type GraphService,
   type PluginGraphs,
+  type Term,
 } from '../core/graphs/types.js';
 import type { Logger } from '../core/log.js';
 import {
@@ -35,6 +36,7 @@ import {
   DEFAULT_PNG_WIDTH,
   graphDataUrl,
   graphPngUrl,
+  graphViewUrl,
   hostUrl,
   list,
   localInputValue,
@@ -331,7 +333,10 @@ export async function createWebServer(options: WebServerOptions): Promise<Fastif
     id: string;
     badges: ReturnType<typeof metaBadges>;
     warnings: { name: string; message: string; time: string }[];
-    groups: { title: string; graphs: { key: string; title: string; src: string; data: string }[] }[];
+    groups: {
+      title: string;
+      graphs: { key: string; title: string; src: string; data: string; view: string }[];
+    }[];
   }
 
   function pluginViews(
@@ -365,6 +370,7 @@ export async function createWebServer(options: WebServerOptions): Promise<Fastif
             title: graph.title,
             src: graphPngUrl(host.address, graph.plugin || plugin, graph.key, params),
             data: graphDataUrl(host.address, graph.plugin || plugin, graph.key, params),
+            view: graphViewUrl(host.address, graph.plugin || plugin, graph.key),
           })),
         })),
       };
@@ -435,6 +441,58 @@ export async function createWebServer(options: WebServerOptions): Promise<Fastif
       toEpoch: to,
       fleetUrl: `/${queryString({ service: host.service })}`,
       apiUrl: `/api/hosts/${encodeURIComponent(host.address)}/graphs${queryString(params)}`,
+    });
+  });
+
+  /* ---------- one graph over several terms ---------- */
+
+  const GRAPH_VIEW_TERMS: { term: Term; label: string }[] = [
+    { term: '8hours', label: '8 hours' },
+    { term: 'day', label: 'Day' },
+    { term: 'week', label: 'Week' },
+    { term: 'month', label: 'Month' },
+    { term: 'year', label: 'Year' },
+  ];
+
+  app.get('/host/:host/graph/:plugin/:graph', async (request, reply) => {
+    const { host: key, plugin, graph } = request.params as { host: string; plugin: string; graph: string };
+    let range: RangeQuery;
+    try {
+      range = parseRange(request.query as Record<string, unknown>, 700);
+    } catch (error) {
+      if (error instanceof QueryError) return htmlError(reply, 400, 'Bad request', error.message);
+      throw error;
+    }
+    const host = await findHost(key);
+    if (!host) return htmlError(reply, 404, 'Unknown host', `There is no host "${key}".`);
+    const listed = await graphs.list(host.address, await store.meta(host.address, nowSeconds()));
+    const info = listed
+      .find((entry) => entry.plugin === plugin)
+      ?.groups.flatMap((group) => group.graphs.map((g) => ({ ...g, group: group.title })))
+      .find((g) => g.key === graph);
+    if (!info) {
+      return htmlError(
+        reply,
+        404,
+        'Unknown graph',
+        `Host ${host.hostname} has no graph "${graph}" for plugin "${plugin}".`,
+      );
+    }
+    const here = (width: number) => `${graphViewUrl(host.address, plugin, graph)}${queryString({ width })}`;
+    return page(reply, 'graph', {
+      title: `${info.title} - ${host.hostname} - Kurado`,
+      host,
+      plugin,
+      info,
+      hostUrl: hostUrl(host.address),
+      pluginUrl: hostUrl(host.address, { plugin }),
+      fleetUrl: `/${queryString({ service: host.service })}`,
+      terms: GRAPH_VIEW_TERMS.map((t) => ({
+        ...t,
+        src: graphPngUrl(host.address, plugin, graph, { term: t.term, width: range.width }),
+        data: graphDataUrl(host.address, plugin, graph, { term: t.term }),
+      })),
+      widths: WIDTHS.map((width) => ({ width, url: here(width), active: range.width === width })),
     });
   });
 

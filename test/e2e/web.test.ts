@@ -328,6 +328,27 @@ describe('host page', () => {
     await session.context.close();
   });
 
+  it('a click on a graph shows it over 8 hours, a day, a week, a month and a year', async () => {
+    const session = await open('/host/web-1?term=4hours');
+    const { page } = session;
+    await page.locator(`section[data-plugin="${NGINX_PLUGIN}"] figure[data-graph="reqs"] a`).click();
+    await page.waitForURL(/\/host\/10\.1\.0\.1\/graph\/nginx%3A8080%3A%2Fnginx_status\/reqs$/);
+    expect(await text(page.locator('h1'))).toContain('Request per sec');
+    expect(await page.locator('section.term-graph h2').allInnerTexts()).toEqual([
+      '8 hours data (JSON)',
+      'Day data (JSON)',
+      'Week data (JSON)',
+      'Month data (JSON)',
+      'Year data (JSON)',
+    ]);
+    await expectEveryImageIsAPng(session, 5);
+    // Back to the host through the breadcrumb.
+    await page.locator('.breadcrumb a', { hasText: 'web-1' }).click();
+    await page.waitForURL(/\/host\/10\.1\.0\.1$/);
+    expect(session.errors).toEqual([]);
+    await session.context.close();
+  });
+
   it('copies the page link and hostname to the clipboard', async () => {
     const session = await open('/host/10.1.0.3?term=week');
     const { page } = session;

@@ -263,6 +263,9 @@ describe('pages', () => {
     expect(term.statusCode).toBe(400);
     expect(term.body).toContain('term=&quot;&lt;b&gt;&quot;');
     expect((await fixture.app.inject({ url: '/compare' })).statusCode).toBe(400);
+    const graph = await fixture.app.inject({ url: '/host/10.1.0.1/graph/base/no-such-graph' });
+    expect(graph.statusCode).toBe(404);
+    expect(graph.body).toContain('no graph &quot;no-such-graph&quot;');
   });
 
   it('compare refuses more than 500 hosts', async () => {
