@@ -227,6 +227,26 @@ describe('fleet page', () => {
     await session.context.close();
   });
 
+  it('collapses a service, remembers it on the next visit, and still finds its hosts by search', async () => {
+    const { page, context } = await open('/');
+    const db = page.locator('section.service[data-service="DB"]');
+    await db.getByRole('button', { name: 'DB' }).click();
+    await expect.poll(() => visibleHostnames(page)).toEqual(['cache-1', 'api-1', 'web-1', 'web-2', 'web-3']);
+    await page.reload();
+    await expect.poll(() => visibleHostnames(page)).toEqual(['cache-1', 'api-1', 'web-1', 'web-2', 'web-3']);
+    // A shift-range over the collapsed service leaves its hosts alone.
+    const boxes = page.locator('tr.host:visible input.pick');
+    await boxes.nth(0).click();
+    await boxes.nth(1).click({ modifiers: ['Shift'] });
+    expect(await page.locator('tr.picked td.name').allInnerTexts()).toEqual(['cache-1', 'api-1']);
+    await page.locator('#search').fill('replica');
+    await expect.poll(() => visibleHostnames(page)).toEqual(['db-replica']);
+    await page.locator('#search').fill('');
+    await db.getByRole('button', { name: 'DB' }).click();
+    await expect.poll(() => visibleHostnames(page)).toHaveLength(7);
+    await context.close();
+  });
+
   it('"uncheck all" clears the selection', async () => {
     const { page, context } = await open('/');
     const boxes = page.locator('tr.host input.pick');

@@ -31,8 +31,27 @@
     const openNew = $('#open-new');
     const maxCompare = Number(compare.dataset.max) || 500;
 
+    // Collapsed services stay collapsed across visits (localStorage); a search looks inside them.
+    const collapsedKey = 'kurado.collapsed';
+    const collapsed = new Set(JSON.parse(localStorage.getItem(collapsedKey) || '[]'));
+    function setCollapsed(section, value) {
+      section.classList.toggle('collapsed', value);
+      section.querySelector('button.toggle').setAttribute('aria-expanded', String(!value));
+    }
+    for (const section of services) {
+      if (collapsed.has(section.dataset.service)) setCollapsed(section, true);
+      section.querySelector('button.toggle').addEventListener('click', () => {
+        const value = !section.classList.contains('collapsed');
+        setCollapsed(section, value);
+        if (value) collapsed.add(section.dataset.service);
+        else collapsed.delete(section.dataset.service);
+        localStorage.setItem(collapsedKey, JSON.stringify([...collapsed]));
+      });
+    }
+
     function filter() {
       const words = search.value.toLowerCase().split(/\s+/).filter(Boolean);
+      document.body.classList.toggle('searching', words.length > 0);
       let shown = 0;
       for (const row of rows) {
         const text = row.searchText;
@@ -54,7 +73,8 @@
 
     // Checkboxes: a shift-click sets every visible box between the last click and this one.
     let last = null;
-    const boxes = () => $$('input.pick').filter((box) => !box.closest('tr').hidden);
+    const shown = (box) => (box.checkVisibility ? box.checkVisibility() : box.offsetParent !== null);
+    const boxes = () => $$('input.pick').filter(shown);
     function selected() {
       return $$('input.pick:checked').map((box) => box.value);
     }
