@@ -6,10 +6,14 @@
  *
  *   npm run bench -- rrdcached          (FILES=10000 ROUNDS=5 VALUES=10 to change the size)
  */
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import nodePath from 'node:path';
 import { rrdFilePath } from '../src/core/rrd/layout.js';
 import { RrdcachedClient } from '../src/core/rrd/rrdcached.js';
 import type { RrdUpdate } from '../src/core/rrd/types.js';
-import { RrdcachedWriter } from '../src/core/rrd/writer.js';
+import { RrdcachedWriter, RrdtoolWriter } from '../src/core/rrd/writer.js';
 import { startRrdcached } from '../test/helpers/rrdcached.js';
 
 const FILES = Number(process.env.FILES ?? 10_000);
@@ -100,4 +104,33 @@ async function main(): Promise<void> {
   }
 }
 
+/** The fallback without rrdcached: one `rrdtool -` process, one command per file. */
+async function viaRrdtool(): Promise<void> {
+  const files = Math.min(FILES, 2000);
+  const dataDir = mkdtempSync(nodePath.join(os.tmpdir(), 'kurado-bench-rrdtool-'));
+  const writer = new RrdtoolWriter({ dataDir });
+  try {
+    const paths = Array.from({ length: files }, (_, i) =>
+      rrdFilePath(dataDir, `host${Math.floor(i / 50)}`, 'base', `metric-${i % 50}`, 'gauge'),
+    );
+    let started = performance.now();
+    await writer.write(paths.map((path) => ({ path, type: 'gauge', timestamp: T0, value: 1 })));
+    const createMs = performance.now() - started;
+    started = performance.now();
+    const multi: RrdUpdate[] = [];
+    for (let v = 1; v <= VALUES; v++)
+      for (const path of paths) multi.push({ path, type: 'gauge', timestamp: T0 + 60 * v, value: v });
+    const report = await writer.write(multi);
+    const updateMs = performance.now() - started;
+    if (report.accepted !== multi.length) throw new Error(`RrdtoolWriter accepted ${JSON.stringify(report)}`);
+    console.log(`RrdtoolWriter (no rrdcached), ${format(files)} files:`);
+    console.log(`  create: ${format(rate(files, createMs))} files/s`);
+    console.log(`  ${VALUES} values/file: ${format(rate(multi.length, updateMs))} values/s`);
+  } finally {
+    await writer.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
 await main();
+await viaRrdtool();
