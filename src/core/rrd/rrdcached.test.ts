@@ -112,6 +112,19 @@ describe('RrdcachedClient against a private rrdcached', () => {
     expect(typeof stats.QueueLength).toBe('number');
   });
 
+  it('writes queued values to disk on FLUSHALL', async () => {
+    const target = file('queued.gauge.rrd');
+    await client.create(target, createArguments('gauge', T0));
+    await client.update(target, [`${T0}:4`]);
+    expect((await client.stats()).QueueLength).toBe(0);
+    await client.flushAll();
+    // FLUSHALL returns at once; the write threads finish shortly after.
+    for (let i = 0; i < 100 && (await client.stats()).UpdatesWritten < 1; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect((await client.stats()).UpdatesWritten).toBe(1);
+  });
+
   it('names the file and the address when a command is refused', async () => {
     const missing = file('missing.gauge.rrd');
     const failure = await client.update(missing, [`${T0}:1`]).catch((error: unknown) => error);
