@@ -164,6 +164,25 @@ describe.each(backends)('$name', (backend) => {
     expect([at(1), at(2), at(3), at(4), at(5)].map((t) => rows.get(t))).toEqual([10, 20, 30, null, 50]);
   });
 
+  it('stores a long backlog for one file (an agent spool after an outage) in one write', async () => {
+    const target = file('spooled');
+    // 1,000 values make an UPDATE of about 25 KB, over rrdcached's 8 KB line limit.
+    const backlog = Array.from({ length: 1000 }, (_, minute) => ({
+      path: target,
+      type: 'gauge' as const,
+      timestamp: at(minute + 1),
+      value: minute + 0.123456789,
+    }));
+    expect(await b.writer.write(backlog)).toEqual({ accepted: 1000, duplicates: 0, created: 1, failed: [] });
+    const rows = await fetchRows(b, target, at(1), at(1000));
+    // rrdtool fetch prints 11 significant digits.
+    expect(rows.get(at(1))).toBeCloseTo(0.123456789, 8);
+    expect(rows.get(at(500))).toBeCloseTo(499.123456789, 6);
+    expect(rows.get(at(1000))).toBeCloseTo(999.123456789, 6);
+    const unknown = [...rows].filter(([time, value]) => time >= at(1) && time <= at(1000) && value === null);
+    expect(unknown).toEqual([]);
+  });
+
   it('counts a redelivered message as duplicates, and keeps the new values that come with old ones', async () => {
     const target = file('disk-used');
     const first = [1, 2, 3].map((minute) => ({
