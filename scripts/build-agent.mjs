@@ -4,7 +4,7 @@
  * protocol module) into dist/kurado-agent.mjs, one file that runs with plain `node` (>= 20) on a
  * host where nothing else of Kurado is installed.
  */
-import { chmodSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -36,6 +36,24 @@ await build({
   // Optional native speed-ups of `ws` (MQTT over WebSocket, which the agent does not use).
   external: ['bufferutil', 'utf-8-validate'],
   logLevel: 'warning',
+  plugins: [preferTypeScriptSources()],
 });
 chmodSync(outfile, 0o755);
 console.log(`${path.relative(root, outfile)}: ${(statSync(outfile).size / 1024).toFixed(0)} KiB`);
+
+/**
+ * Sources import each other as `./x.js` (NodeNext). esbuild maps that to `x.ts` only when no
+ * `x.js` exists, so a stray compiled `x.js` next to the source would be bundled instead of the
+ * current code. Always take the `.ts` when there is one.
+ */
+function preferTypeScriptSources() {
+  return {
+    name: 'prefer-typescript-sources',
+    setup(esbuildBuild) {
+      esbuildBuild.onResolve({ filter: /^\.{1,2}\/.*\.js$/ }, (args) => {
+        const candidate = path.resolve(args.resolveDir, args.path.replace(/\.js$/, '.ts'));
+        return existsSync(candidate) ? { path: candidate } : undefined;
+      });
+    },
+  };
+}

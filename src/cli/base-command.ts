@@ -2,7 +2,9 @@ import { Command, Flags, type Interfaces } from '@oclif/core';
 import { type ConfigOverrides, type KuradoConfig, loadConfig } from '../core/config.js';
 import { createLogger, type Logger } from '../core/log.js';
 
-export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>;
+export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<
+  (typeof BaseCommand)['baseFlags'] & T['flags']
+>;
 
 /**
  * Flags every server-side command shares. Precedence: flag > `KURADO_*` environment >
@@ -21,11 +23,13 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       helpGroup: 'GLOBAL',
     }),
     rrdcached: Flags.string({
-      description: 'rrdcached address, unix:/path or host:port; without it values go through `rrdtool -`. [env: KURADO_RRDCACHED]',
+      description:
+        'rrdcached address, unix:/path or host:port; without it values go through `rrdtool -`. [env: KURADO_RRDCACHED]',
       helpGroup: 'GLOBAL',
     }),
     store: Flags.string({
-      description: 'Metadata store: mysql://user:pass@host:port/db or sqlite:/path. [env: KURADO_STORE_URL] [default: sqlite:<data-dir>/kurado.db]',
+      description:
+        'Metadata store: mysql://user:pass@host:port/db or sqlite:/path. [env: KURADO_STORE_URL] [default: sqlite:<data-dir>/kurado.db]',
       helpGroup: 'GLOBAL',
     }),
     'log-level': Flags.option({
@@ -52,7 +56,10 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       configPath: this.flags.config,
       overrides: this.configOverrides(),
     });
-    this.log_ = createLogger(this.id ?? 'kurado', this.flags['log-level'] ?? process.env.KURADO_LOG_LEVEL ?? 'info');
+    this.log_ = createLogger(
+      this.id ?? 'kurado',
+      this.flags['log-level'] ?? process.env.KURADO_LOG_LEVEL ?? 'info',
+    );
   }
 
   /** Flags that override settings; commands with more settings extend this. */

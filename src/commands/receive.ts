@@ -9,8 +9,10 @@ import { AmqpConsumer, DEFAULT_UPDATE_QUEUE } from '../core/transport/amqp.js';
 import { MqttConsumer } from '../core/transport/mqtt.js';
 
 export default class Receive extends BaseCommand<typeof Receive> {
-  static override summary = 'Store metrics that agents push: broker → RRD files (rrdcached) + metadata store.';
-  static override description = `Consumes agent messages from Mosquitto (MQTT shared subscription $share/kurado/kurado/update/+,
+  static override summary =
+    'Store metrics that agents push: broker → RRD files (rrdcached) + metadata store.';
+  static override description =
+    `Consumes agent messages from Mosquitto (MQTT shared subscription $share/kurado/kurado/update/+,
 QoS 1, persistent sessions) or RabbitMQ (durable queue bound to amq.topic with kurado.update.#),
 validates every line, writes values through rrdcached BATCH and meta/warnings/last-received to the
 store. A message is acknowledged only after both accepted it; many messages are committed and
@@ -25,7 +27,9 @@ logged (messages, values, rejected lines, files created, lag).`;
   ];
 
   static override flags = {
-    mqtt: Flags.string({ description: 'MQTT broker URL, mqtt://user:pass@host:1883. [env: KURADO_MQTT_URL]' }),
+    mqtt: Flags.string({
+      description: 'MQTT broker URL, mqtt://user:pass@host:1883. [env: KURADO_MQTT_URL]',
+    }),
     amqp: Flags.string({ description: 'RabbitMQ URL, amqp://user:pass@host:5672. [env: KURADO_AMQP_URL]' }),
     'mqtt-connections': Flags.integer({
       description:
@@ -38,8 +42,15 @@ logged (messages, values, rejected lines, files created, lag).`;
       description:
         'MQTT client-id prefix. Keep it stable: the broker keeps the session (and unacknowledged messages) under it. Give each receiver on one machine its own. [default: kurado-receive-<hostname>]',
     }),
-    'amqp-queue': Flags.string({ description: 'Durable RabbitMQ queue to consume.', default: DEFAULT_UPDATE_QUEUE }),
-    prefetch: Flags.integer({ description: 'Unacknowledged RabbitMQ messages held at once.', default: 2000, min: 1 }),
+    'amqp-queue': Flags.string({
+      description: 'Durable RabbitMQ queue to consume.',
+      default: DEFAULT_UPDATE_QUEUE,
+    }),
+    prefetch: Flags.integer({
+      description: 'Unacknowledged RabbitMQ messages held at once.',
+      default: 2000,
+      min: 1,
+    }),
   };
 
   protected override configOverrides(): ConfigOverrides {
@@ -52,11 +63,17 @@ logged (messages, values, rejected lines, files created, lag).`;
   public async run(): Promise<void> {
     const { settings, log_: logger, flags } = this;
     if (!settings.mqttUrl && !settings.amqpUrl) {
-      this.error('no broker: give --mqtt mqtt://host:1883 or --amqp amqp://host:5672 (or KURADO_MQTT_URL / KURADO_AMQP_URL, or mqtt/amqp in kurado.toml)', { exit: 2 });
+      this.error(
+        'no broker: give --mqtt mqtt://host:1883 or --amqp amqp://host:5672 (or KURADO_MQTT_URL / KURADO_AMQP_URL, or mqtt/amqp in kurado.toml)',
+        { exit: 2 },
+      );
     }
     const store = await openStore(settings.storeUrl);
     await store.migrate();
-    const writer = createRrdWriter({ dataDir: settings.dataDir, ...(settings.rrdcached ? { rrdcached: settings.rrdcached } : {}) });
+    const writer = createRrdWriter({
+      dataDir: settings.dataDir,
+      ...(settings.rrdcached ? { rrdcached: settings.rrdcached } : {}),
+    });
     const ingestor = new Ingestor({ dataDir: settings.dataDir, writer, store, logger });
     const consumers: Consumer[] = [];
     if (settings.mqttUrl) {
@@ -71,7 +88,12 @@ logged (messages, values, rejected lines, files created, lag).`;
     }
     if (settings.amqpUrl) {
       consumers.push(
-        new AmqpConsumer({ url: settings.amqpUrl, queue: flags['amqp-queue'], prefetch: flags.prefetch, logger }),
+        new AmqpConsumer({
+          url: settings.amqpUrl,
+          queue: flags['amqp-queue'],
+          prefetch: flags.prefetch,
+          logger,
+        }),
       );
     }
     const receiver = new Receiver({ consumers, ingestor, logger });

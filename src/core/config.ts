@@ -56,7 +56,13 @@ interface TomlShape {
   mqtt?: unknown;
   amqp?: unknown;
   graphs_dir?: unknown;
-  web?: { listen?: unknown; auth?: unknown; users_file?: unknown; trusted_proxy_header?: unknown; allow_from?: unknown };
+  web?: {
+    listen?: unknown;
+    auth?: unknown;
+    users_file?: unknown;
+    trusted_proxy_header?: unknown;
+    allow_from?: unknown;
+  };
   pull?: { concurrency?: unknown };
 }
 
@@ -79,17 +85,22 @@ export function loadConfig(options: {
     return value;
   };
   const web = file.web ?? {};
-  const dataDir = options.overrides?.dataDir ?? env.KURADO_DATA_DIR ?? str(file.data_dir, 'data_dir') ?? DEFAULT_DATA_DIR;
+  const dataDir =
+    options.overrides?.dataDir ?? env.KURADO_DATA_DIR ?? str(file.data_dir, 'data_dir') ?? DEFAULT_DATA_DIR;
   const resolvedDataDir = path.resolve(base, dataDir);
-  const allowFrom = options.overrides?.web?.allowFrom ?? (Array.isArray(web.allow_from) ? web.allow_from.map(String) : []);
+  const allowFrom =
+    options.overrides?.web?.allowFrom ?? (Array.isArray(web.allow_from) ? web.allow_from.map(String) : []);
   const auth = options.overrides?.web?.auth ?? str(web.auth, 'web.auth') ?? 'none';
-  if (auth !== 'none' && auth !== 'basic') throw new ConfigError(`${where}: web.auth must be "none" or "basic", not "${auth}"`);
-  const concurrencyText = options.overrides?.pull?.concurrency ?? env.KURADO_PULL_CONCURRENCY ?? file.pull?.concurrency ?? 16;
+  if (auth !== 'none' && auth !== 'basic')
+    throw new ConfigError(`${where}: web.auth must be "none" or "basic", not "${auth}"`);
+  const concurrencyText =
+    options.overrides?.pull?.concurrency ?? env.KURADO_PULL_CONCURRENCY ?? file.pull?.concurrency ?? 16;
   const concurrency = Number(concurrencyText);
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new ConfigError(`${where}: pull.concurrency must be a positive integer, not "${concurrencyText}"`);
   }
-  const graphsDir = options.overrides?.graphsDir ?? env.KURADO_GRAPHS_DIR ?? str(file.graphs_dir, 'graphs_dir');
+  const graphsDir =
+    options.overrides?.graphsDir ?? env.KURADO_GRAPHS_DIR ?? str(file.graphs_dir, 'graphs_dir');
   const usersFile = options.overrides?.web?.usersFile ?? str(web.users_file, 'web.users_file');
   const config: KuradoConfig = {
     dataDir: resolvedDataDir,
@@ -99,7 +110,11 @@ export function loadConfig(options: {
       str(file.store, 'store') ??
       `sqlite:${path.join(resolvedDataDir, 'kurado.db')}`,
     web: {
-      listen: options.overrides?.web?.listen ?? env.KURADO_WEB_LISTEN ?? str(web.listen, 'web.listen') ?? DEFAULT_WEB_LISTEN,
+      listen:
+        options.overrides?.web?.listen ??
+        env.KURADO_WEB_LISTEN ??
+        str(web.listen, 'web.listen') ??
+        DEFAULT_WEB_LISTEN,
       auth,
       allowFrom,
     },
@@ -113,7 +128,8 @@ export function loadConfig(options: {
   if (amqpUrl) config.amqpUrl = amqpUrl;
   if (graphsDir) config.graphsDir = path.resolve(base, graphsDir);
   if (usersFile) config.web.usersFile = path.resolve(base, usersFile);
-  const proxyHeader = options.overrides?.web?.trustedProxyHeader ?? str(web.trusted_proxy_header, 'web.trusted_proxy_header');
+  const proxyHeader =
+    options.overrides?.web?.trustedProxyHeader ?? str(web.trusted_proxy_header, 'web.trusted_proxy_header');
   if (proxyHeader) config.web.trustedProxyHeader = proxyHeader;
   return config;
 }

@@ -43,7 +43,12 @@ export function spawnKurado(args: string[], env: NodeJS.ProcessEnv = {}): Runnin
         const existing = logs.split('\n').find((line) => pattern.test(line));
         if (existing !== undefined) return resolve(existing);
         const timer = setTimeout(
-          () => reject(new Error(`no log line matching ${pattern} within ${timeoutMs} ms; logs:\n${logs.slice(-3000)}`)),
+          () =>
+            reject(
+              new Error(
+                `no log line matching ${pattern} within ${timeoutMs} ms; logs:\n${logs.slice(-3000)}`,
+              ),
+            ),
           timeoutMs,
         );
         waiters.push({
@@ -55,7 +60,11 @@ export function spawnKurado(args: string[], env: NodeJS.ProcessEnv = {}): Runnin
         });
         void exit.then((code) => {
           clearTimeout(timer);
-          reject(new Error(`kurado ${args[0]} exited with ${code} before logging ${pattern}; logs:\n${logs.slice(-3000)}`));
+          reject(
+            new Error(
+              `kurado ${args[0]} exited with ${code} before logging ${pattern}; logs:\n${logs.slice(-3000)}`,
+            ),
+          );
         });
       }),
     stop: async (signal = 'SIGTERM') => {

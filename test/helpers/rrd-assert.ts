@@ -47,17 +47,29 @@ export class RrdReader {
 /** Every `.rrd` file under `dir`, relative paths. */
 export function listRrdFiles(dir: string): string[] {
   try {
-    return readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((file) => file.endsWith('.rrd')).sort();
+    return readdirSync(dir, { recursive: true, encoding: 'utf8' })
+      .filter((file) => file.endsWith('.rrd'))
+      .sort();
   } catch {
     return [];
   }
 }
 
 /** Poll `check` until it returns true or `timeoutMs` passes; then fail with `describe()`. */
-export async function eventually(check: () => boolean | Promise<boolean>, describe: () => string, timeoutMs = 60_000) {
+export async function eventually(
+  check: () => boolean | Promise<boolean>,
+  describe: () => string,
+  timeoutMs = 60_000,
+) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (await check()) return;
+    // A check that throws (a file not created yet) is a "not yet".
+    if (
+      await Promise.resolve()
+        .then(check)
+        .catch(() => false)
+    )
+      return;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${describe()}`);
     await new Promise((resolve) => setTimeout(resolve, 200));
   }

@@ -1,5 +1,5 @@
 import type { Logger } from '../log.js';
-import type { InboundMessage, IngestReport, Ingestor } from './ingestor.js';
+import type { InboundMessage, Ingestor, IngestReport } from './ingestor.js';
 
 /** A message from a broker that is acknowledged only once it is stored. */
 export interface Delivery extends InboundMessage {
@@ -14,6 +14,13 @@ export interface GroupCommitOptions {
   maxMessages?: number;
   /** How long the first message of a batch may wait for company, milliseconds. */
   maxDelayMs?: number;
+  /**
+   * Commit as soon as this many messages are pending: the number of broker connections that each
+   * hold one message until it is stored (MQTT). Committing whole rounds keeps those connections in
+   * lockstep, so consecutive messages of one host that the broker spread over several connections
+   * are stored in the order they were published (RRD files refuse a value older than their last).
+   */
+  roundSize?: number;
   /** Called after every successful commit, for counters and the per-minute summary. */
   onCommit?: (report: IngestReport) => void;
   /** Backoff bounds while rrdcached or the store is unreachable. */
@@ -35,13 +42,15 @@ export class GroupCommitter {
   private paused = false;
   private readonly maxMessages: number;
   private readonly maxDelayMs: number;
+  private readonly roundSize: number;
   private readonly retryInitialMs: number;
   private readonly retryMaxMs: number;
   private wakeRetry: (() => void) | undefined;
 
   constructor(private readonly options: GroupCommitOptions) {
     this.maxMessages = options.maxMessages ?? 2000;
-    this.maxDelayMs = options.maxDelayMs ?? 20;
+    this.maxDelayMs = options.maxDelayMs ?? 50;
+    this.roundSize = Math.min(options.roundSize ?? Number.POSITIVE_INFINITY, this.maxMessages);
     this.retryInitialMs = options.retryInitialMs ?? 500;
     this.retryMaxMs = options.retryMaxMs ?? 30_000;
   }
@@ -54,7 +63,7 @@ export class GroupCommitter {
   add(delivery: Delivery): void {
     this.pending.push(delivery);
     if (this.running || this.paused) return;
-    if (this.pending.length >= this.maxMessages) this.kick();
+    if (this.pending.length >= this.roundSize) this.kick();
     else this.timer ??= setTimeout(() => this.kick(), this.maxDelayMs);
   }
 
@@ -108,13 +117,17 @@ export class GroupCommitter {
         const report = await this.options.ingestor.ingest(batch);
         for (const delivery of batch) delivery.settle();
         this.options.onCommit?.(report);
-        if (attempt > 1) this.options.logger?.info({ attempt, messages: batch.length }, 'write path is back; batch stored');
+        if (attempt > 1)
+          this.options.logger?.info({ attempt, messages: batch.length }, 'write path is back; batch stored');
         return;
       } catch (error) {
         if (this.stopped && attempt > 1) {
           // Shutting down and the write path is still down: leave the messages unacknowledged,
           // the broker redelivers them to the next receiver.
-          this.options.logger?.error({ messages: batch.length, err: error }, 'giving up on batch at shutdown; broker keeps it');
+          this.options.logger?.error(
+            { messages: batch.length, err: error },
+            'giving up on batch at shutdown; broker keeps it',
+          );
           return;
         }
         this.options.logger?.error(

@@ -77,7 +77,10 @@ export class Ingestor {
     let newest = 0;
 
     for (const message of messages) {
-      const parsed = parseMessage(message.payload, message.host === undefined ? { now } : { host: message.host, now });
+      const parsed = parseMessage(
+        message.payload,
+        message.host === undefined ? { now } : { host: message.host, now },
+      );
       for (const sample of parsed.metrics) {
         updates.push({
           path: this.pathFor(sample.host, sample.plugin, sample.name, sample.type),
@@ -108,13 +111,17 @@ export class Ingestor {
 
     const report = await this.writer.write(updates);
     if (report.failed.length > 0) {
-      this.logger?.error({ failed: report.failed.slice(0, 5), count: report.failed.length }, 'rrdcached refused values');
+      this.logger?.error(
+        { failed: report.failed.slice(0, 5), count: report.failed.length },
+        'rrdcached refused values',
+      );
       warnings.push(...writeFailureWarnings(report.failed, this.dataDir, now));
     }
     // Warnings about rejected lines may name a host that sent nothing valid: register it too.
     for (const warning of warnings) hosts.add(warning.host);
     const newHosts = hosts.size > 0 ? await this.store.registerUnknownHosts([...hosts]) : [];
-    if (newHosts.length > 0) this.logger?.info({ hosts: newHosts }, 'registered unknown hosts under "unregistered"');
+    if (newHosts.length > 0)
+      this.logger?.info({ hosts: newHosts }, 'registered unknown hosts under "unregistered"');
     await this.store.writeBatch({ meta, warnings, received: [...received.values()], receivedAt: now });
 
     return {
@@ -154,7 +161,11 @@ function noteReceived(
 }
 
 /** One warning per host per message, naming the count and the first reason, so the UI shows it. */
-function rejectionWarnings(rejected: readonly Rejection[], messageHost: string | undefined, now: number): WarnValue[] {
+function rejectionWarnings(
+  rejected: readonly Rejection[],
+  messageHost: string | undefined,
+  now: number,
+): WarnValue[] {
   const byHost = new Map<string, Rejection[]>();
   for (const rejection of rejected) {
     const host = rejection.host ?? messageHost;

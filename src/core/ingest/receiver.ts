@@ -1,11 +1,13 @@
 import type { Logger } from '../log.js';
 import { type Delivery, GroupCommitter } from './group-commit.js';
-import type { IngestReport, Ingestor } from './ingestor.js';
+import type { Ingestor, IngestReport } from './ingestor.js';
 
 /** A broker subscription that hands over deliveries: MQTT, AMQP or the embedded broker. */
 export interface Consumer {
   start(onDelivery: (delivery: Delivery) => void): Promise<void>;
   stop(): Promise<void>;
+  /** Messages the consumer holds at most until they are settled (one per MQTT connection). */
+  readonly inFlightLimit?: number;
 }
 
 /** Counters since start; the per-minute summary logs their change. */
@@ -57,6 +59,10 @@ export class Receiver {
     };
     if (options.logger) committerOptions.logger = options.logger;
     if (options.maxMessagesPerCommit) committerOptions.maxMessages = options.maxMessagesPerCommit;
+    const limits = options.consumers.map((consumer) => consumer.inFlightLimit);
+    if (limits.every((limit) => limit !== undefined)) {
+      committerOptions.roundSize = limits.reduce((sum, limit) => sum + limit, 0);
+    }
     this.committer = new GroupCommitter(committerOptions);
   }
 
@@ -65,7 +71,9 @@ export class Receiver {
     this.summaryTimer = setInterval(() => this.logSummary(intervalMs), intervalMs);
     this.summaryTimer.unref();
     this.committer.pause();
-    await Promise.all(this.options.consumers.map((consumer) => consumer.start((delivery) => this.committer.add(delivery))));
+    await Promise.all(
+      this.options.consumers.map((consumer) => consumer.start((delivery) => this.committer.add(delivery))),
+    );
     this.committer.resume();
   }
 

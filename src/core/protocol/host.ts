@@ -15,6 +15,7 @@ export function hostProblem(host: string): string | undefined {
   if (host.length === 0) return 'empty host';
   if (host.length > 253) return `host name longer than 253 characters`;
   if (isIP(host) !== 0) return undefined;
+  if (/^[\d.]+$/.test(host)) return `"${printable(host)}" is not a valid IPv4 address`;
   const labels = host.endsWith('.') ? host.slice(0, -1).split('.') : host.split('.');
   for (const label of labels) {
     if (!HOSTNAME_LABEL.test(label)) {
@@ -76,7 +77,6 @@ function checkedHost(raw: string, where: string): { host: string } | { error: st
 
 /** Text safe to put in a log line or an error: control characters shown as `\xNN`, cut at 200. */
 export function printable(text: string, max = 200): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: escaping them is the point
   const shown = text.replace(
     /[\u0000-\u001f\u007f-\u009f]/g,
     (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,

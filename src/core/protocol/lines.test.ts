@@ -114,6 +114,9 @@ describe('host identity', () => {
     expect(hostFromTopic('kurado/update/Web01.Example.com')).toEqual({ host: 'web01.example.com' });
     expect(hostFromTopic('kurado/update/2001:db8::1')).toEqual({ host: '2001:db8::1' });
     expect(hostFromTopic('kurado/update/../../etc')).toHaveProperty('error');
+    expect(hostFromTopic('kurado/update/10_0_0_300')).toEqual({
+      error: expect.stringMatching(/not a valid IPv4/),
+    });
     expect(hostFromTopic('other/10_1_2_3')).toHaveProperty('error');
   });
 

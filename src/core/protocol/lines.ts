@@ -96,7 +96,6 @@ export function pluginIdentifierProblem(plugin: string): string | undefined {
   const colon = plugin.indexOf(':');
   const name = colon < 0 ? plugin : plugin.slice(0, colon);
   if (!PLUGIN_NAME.test(name)) return `plugin name "${printable(name)}" is not [A-Za-z0-9_-]+`;
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing them is the point
   if (/[\u0000-\u001f\u007f\s\\]/.test(plugin))
     return `plugin identifier "${printable(plugin)}" has whitespace or control characters`;
   if (plugin.split(/[:/]/).some((part) => part === '..'))

@@ -63,7 +63,9 @@ export class AmqpConsumer {
 
   private async connect(onDelivery: (delivery: Delivery) => void): Promise<void> {
     const queue = this.options.queue ?? DEFAULT_UPDATE_QUEUE;
-    const connection = await amqp.connect(this.options.url, { clientProperties: { connection_name: 'kurado receive' } });
+    const connection = await amqp.connect(this.options.url, {
+      clientProperties: { connection_name: 'kurado receive' },
+    });
     connection.on('error', (error: Error) =>
       this.options.logger?.error({ broker: this.address, err: error.message }, 'RabbitMQ connection error'),
     );
@@ -94,7 +96,10 @@ export class AmqpConsumer {
         };
         const identity = hostFromRoutingKey(message.fields.routingKey);
         if ('error' in identity) {
-          this.options.logger?.warn({ routingKey: message.fields.routingKey }, `dropping message: ${identity.error}`);
+          this.options.logger?.warn(
+            { routingKey: message.fields.routingKey },
+            `dropping message: ${identity.error}`,
+          );
           ack();
           return;
         }
@@ -102,6 +107,9 @@ export class AmqpConsumer {
       },
       { noAck: false },
     );
-    this.options.logger?.info({ broker: this.address, queue, binding: UPDATE_BINDING }, 'consuming agent updates');
+    this.options.logger?.info(
+      { broker: this.address, queue, binding: UPDATE_BINDING },
+      'consuming agent updates',
+    );
   }
 }

@@ -42,7 +42,9 @@ export class EmbeddedBroker {
       return { host, port: this.port, fellBack: false };
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
-      this.logger?.warn(`MQTT port ${host}:${port} is taken (another broker?); the embedded broker takes a free port`);
+      this.logger?.warn(
+        `MQTT port ${host}:${port} is taken (another broker?); the embedded broker takes a free port`,
+      );
       this.port = await bind(0);
       return { host, port: this.port, fellBack: true };
     }
@@ -64,7 +66,9 @@ export class EmbeddedBroker {
               callback();
               return;
             }
-            const payload = Buffer.isBuffer(packet.payload) ? packet.payload.toString('utf8') : String(packet.payload);
+            const payload = Buffer.isBuffer(packet.payload)
+              ? packet.payload.toString('utf8')
+              : String(packet.payload);
             onDelivery({ payload, host: identity.host, settle: callback });
           };
           broker.subscribe(topic, handler, resolve);

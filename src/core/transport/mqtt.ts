@@ -8,6 +8,8 @@ import { hostFromTopic } from '../protocol/host.js';
 /** Shared subscription: every receiver is a member of group "kurado" and Mosquitto spreads the load. */
 export const SHARED_UPDATE_SUBSCRIPTION = '$share/kurado/kurado/update/+';
 
+export const DEFAULT_CONNECTIONS = 32;
+
 export interface MqttConsumerOptions {
   url: string;
   /**
@@ -38,9 +40,14 @@ export class MqttConsumer {
     this.address = redactUrl(options.url);
   }
 
+  /** Each connection holds one message until it is settled. */
+  get inFlightLimit(): number {
+    return this.options.connections ?? DEFAULT_CONNECTIONS;
+  }
+
   /** Resolves once every connection is subscribed; keeps retrying while the broker is down. */
   async start(onDelivery: (delivery: Delivery) => void): Promise<void> {
-    const count = this.options.connections ?? 32;
+    const count = this.inFlightLimit;
     const prefix = this.options.clientIdPrefix ?? `kurado-receive-${hostname()}`;
     const subscription = this.options.subscription ?? SHARED_UPDATE_SUBSCRIPTION;
     const subscribed: Promise<void>[] = [];
@@ -66,7 +73,9 @@ export class MqttConsumer {
         onDelivery({ payload, host: identity.host, settle: () => callback() });
       };
       client.on('error', (error) => this.logError(error));
-      client.on('reconnect', () => this.options.logger?.debug({ broker: this.address, index }, 'reconnecting to MQTT broker'));
+      client.on('reconnect', () =>
+        this.options.logger?.debug({ broker: this.address, index }, 'reconnecting to MQTT broker'),
+      );
       this.clients.push(client);
       subscribed.push(
         new Promise<void>((resolve) => {
@@ -79,7 +88,10 @@ export class MqttConsumer {
       );
     }
     await Promise.all(subscribed);
-    this.options.logger?.info({ broker: this.address, connections: count, subscription }, 'subscribed to agent updates');
+    this.options.logger?.info(
+      { broker: this.address, connections: count, subscription },
+      'subscribed to agent updates',
+    );
   }
 
   /** Stop taking messages; unacknowledged ones stay with the broker for the next start. */
