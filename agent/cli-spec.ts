@@ -1,7 +1,7 @@
 /** One command-line flag of the agent; both `kurado agent` (oclif) and the single-file build use these. */
 export interface AgentFlagSpec {
   name: string;
-  kind: 'boolean' | 'string' | 'integer';
+  kind: 'boolean' | 'string' | 'integer' | 'number';
   description: string;
   /** Placeholder in help, e.g. `<dir>`. */
   value?: string;
@@ -119,9 +119,10 @@ export const AGENT_FLAGS: readonly AgentFlagSpec[] = [
   },
   {
     name: 'interval-seconds',
-    kind: 'integer',
+    kind: 'number',
     hidden: true,
-    description: 'Tests only: tick every N seconds instead of --interval minutes.',
+    description:
+      'Tests and benchmarks only: tick every N seconds (fractions allowed) instead of --interval minutes.',
   },
 ];
 

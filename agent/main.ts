@@ -64,6 +64,11 @@ function convert(
     if (!/^\d+$/.test(text)) throw new UsageError(`${where}: "${text}" is not a whole number`);
     return Number(text);
   }
+  if (flag.kind === 'number') {
+    const text = String(raw).trim();
+    if (!/^\d+(?:\.\d+)?$/.test(text)) throw new UsageError(`${where}: "${text}" is not a number`);
+    return Number(text);
+  }
   const text = String(raw);
   if (text.trim() === '') throw new UsageError(`${where}: empty value`);
   return text;
@@ -113,7 +118,7 @@ export async function runAgentCli(argv: string[], ioOverrides: Partial<AgentIo> 
       throw new UsageError('--mqtt <broker> is required (or KURADO_AGENT_MQTT), unless --dump');
     const intervalSeconds =
       (flags['interval-seconds'] as number | undefined) ?? (flags.interval as number) * 60;
-    if (intervalSeconds < 1) throw new UsageError('--interval must be at least 1 (minute)');
+    if (!(intervalSeconds >= 0.05)) throw new UsageError('--interval must be at least 1 (minute)');
     const maxDelaySeconds = flags['max-delay'] as number;
     if (maxDelaySeconds >= intervalSeconds) {
       throw new UsageError(

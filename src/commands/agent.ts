@@ -13,7 +13,7 @@ export interface AgentEntry {
   AGENT_EXAMPLES: readonly string[];
   AGENT_FLAGS: readonly {
     name: string;
-    kind: 'boolean' | 'string' | 'integer';
+    kind: 'boolean' | 'string' | 'integer' | 'number';
     description: string;
     value?: string;
     env?: string;
