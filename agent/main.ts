@@ -110,7 +110,8 @@ export async function runAgentCli(argv: string[], ioOverrides: Partial<AgentIo> 
     if (flags.dump) {
       const now = Math.floor(Date.now() / 1000);
       const runner = new PluginRunner(loadPlugins(confDir));
-      io.stdout(await collectMessage(new LiveHostFiles(), runner, now));
+      const meta = [`base.meta.agent-version\t${AGENT_VERSION}\t${now}`];
+      io.stdout(await collectMessage(new LiveHostFiles(), runner, now, { meta }));
       return 0;
     }
     const mqttFlag = flags.mqtt as string | undefined;

@@ -20,7 +20,10 @@ export interface AgentEntry {
     default?: number | string;
     hidden?: boolean;
   }[];
-  runAgentCli(argv: string[], io?: { program?: string }): Promise<number>;
+  runAgentCli(
+    argv: string[],
+    io?: { program?: string; stdout?: (text: string) => void; stderr?: (text: string) => void },
+  ): Promise<number>;
 }
 
 async function loadAgent(): Promise<AgentEntry | Error> {

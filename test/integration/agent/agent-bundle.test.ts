@@ -51,6 +51,15 @@ describe('the single-file agent', () => {
     expect(keys.at(-1)).toBe('dice.metrics.stats.saikoro.gauge');
   });
 
+  it('is also the module the compiled kurado agent command loads (same code path)', async () => {
+    const entry = (await import(bundle)) as AgentEntry;
+    let printed = '';
+    const code = await entry.runAgentCli(['--version'], { stdout: (text: string) => (printed += text) });
+    expect(code).toBe(0);
+    expect(printed).toMatch(/^kurado-agent \d+\.\d+\.\d+\n$/);
+    expect(entry.AGENT_FLAGS.map((flag) => flag.name)).toEqual(AGENT_FLAGS.map((flag) => flag.name));
+  });
+
   it('stays small', () => {
     expect(statSync(bundle).size).toBeLessThan(2 * 1024 * 1024);
   });
