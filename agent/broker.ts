@@ -89,6 +89,8 @@ export class BrokerConnection extends EventEmitter<{ connect: [] }> {
   private reconnectTimer: NodeJS.Timeout | undefined;
   private closing = false;
   private lastError = '';
+  /** Rejects of publishes still waiting for their PUBACK. */
+  private readonly awaitingAck = new Set<(error: Error) => void>();
 
   constructor(private readonly options: BrokerConnectionOptions) {
     super();
@@ -151,7 +153,14 @@ export class BrokerConnection extends EventEmitter<{ connect: [] }> {
       if (message !== this.lastError) this.options.log('warn', `broker ${address.display}: ${message}`);
       this.lastError = message;
     });
-    client.on('close', () => this.scheduleReconnect());
+    client.on('close', () => {
+      // MQTT.js keeps a QoS 1 publish pending across a lost connection (for its own resend, which
+      // our reconnect() with a fresh store never does): fail it now so the spool resends it.
+      for (const reject of this.awaitingAck)
+        reject(new Error(`connection to ${address.display} closed before PUBACK`));
+      this.awaitingAck.clear();
+      this.scheduleReconnect();
+    });
   }
 
   private scheduleReconnect(): void {
@@ -172,14 +181,23 @@ export class BrokerConnection extends EventEmitter<{ connect: [] }> {
     const client = this.client;
     if (!client?.connected) return Promise.reject(new Error('not connected'));
     return new Promise((resolve, reject) => {
+      const fail = (error: Error) => {
+        clearTimeout(timer);
+        this.awaitingAck.delete(fail);
+        reject(error);
+      };
       const timer = setTimeout(() => {
-        reject(new Error(`no PUBACK from ${this.options.address.display} within ${timeoutMs} ms`));
+        fail(new Error(`no PUBACK from ${this.options.address.display} within ${timeoutMs} ms`));
         client.end(true);
       }, timeoutMs);
+      this.awaitingAck.add(fail);
       client.publish(topic, payload, { qos: 1 }, (error) => {
-        clearTimeout(timer);
-        if (error) reject(error);
-        else resolve();
+        if (error) fail(error);
+        else {
+          clearTimeout(timer);
+          this.awaitingAck.delete(fail);
+          resolve();
+        }
       });
     });
   }
