@@ -122,13 +122,22 @@ export function startAgent(settings: AgentSettings): RunningAgent {
   connection.on('connect', () => void drain());
   connection.start();
 
+  // A spool that fell back to memory is worth a warning on every tick: this host loses its
+  // unsent ticks on a restart.
+  const spoolWarnings = (now: number): string[] => {
+    const dropped = spool.takeDroppedWarning(now);
+    if (!opened.problem) return dropped;
+    const text = [opened.problem, ...dropped.map((line) => line.split('\t')[1])].join('; ');
+    return [`base.warn.spool\t${text}\t${now}`];
+  };
+
   // Ticks are collected concurrently (a slow plugin must not delay the next tick) but spooled
   // in tick order through this chain.
   let spoolChain: Promise<void> = Promise.resolve();
   const tick = (now: number) => {
     const message = collectMessage(settings.files, runner, now, {
       meta: [`base.meta.agent-version\t${settings.version}\t${now}`],
-      warnings: spool.takeDroppedWarning(now),
+      warnings: spoolWarnings(now),
     });
     spoolChain = spoolChain.then(async () => {
       let payload: string;

@@ -97,4 +97,31 @@ describe('kurado agent as a process', () => {
     expect(messages[0]!.payload).toMatch(/^base\.warn\.conf-d\t.*broken\.toml: not valid TOML/m);
     expect(messages[0]!.payload).toMatch(/^base\.metrics\.cpu-user\.derive\t\d+\t\d+$/m);
   });
+
+  it('warns on every tick when the spool cannot be on disk', async () => {
+    const dir = tempDir('nospool');
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const notADirectory = path.join(dir, 'file');
+    writeFileSync(notADirectory, '');
+    const self = uniqueSelf('nospool');
+    const { client, messages } = await subscribe(BROKER, topicForHost(self));
+    cleanups.push(() => client.endAsync());
+    const agent = startAgentProcess([
+      '--mqtt',
+      BROKER,
+      '--self',
+      self,
+      '--state-dir',
+      notADirectory,
+      '--interval-seconds',
+      '1',
+    ]);
+    cleanups.push(() => agent.stop());
+    await waitFor('two ticks', () => messages.length >= 2, 20_000, agent.output);
+    for (const message of messages) {
+      expect(message.payload).toMatch(
+        /^base\.warn\.spool\t.*file\/spool is not writable .*memory only\t\d+$/m,
+      );
+    }
+  });
 });
