@@ -64,3 +64,26 @@ describe('collectBase on this machine', () => {
     expect(collection.metrics.some((line) => line.startsWith('base.metrics.cpu-'))).toBe(false);
   });
 });
+
+describe('collectBase keeps what a receiver would reject off the wire', () => {
+  it('turns keys too long for a receiver into base.warn.unsendable and sends the rest', () => {
+    const base = new FixtureHostFiles(path.join(FIXTURES, 'centos7-3.10-lvm-bond-vlan'));
+    const longName = `vg-${'x'.repeat(130)}`;
+    const files = Object.assign(Object.create(base), {
+      readText(file: string): string {
+        if (file === '/sys/block/dm-2/dm/name') return `${longName}\n`;
+        return base.readText(file);
+      },
+    });
+    const collection = collectBase(files, NOW);
+    const text = [...collection.metrics, ...collection.meta, ...collection.warnings].join('\n');
+    expect(collection.metrics.join('\n')).not.toContain(`disk-io-mapper_${longName}-read-ios`);
+    expect(collection.warnings.find((line) => line.startsWith('base.warn.unsendable'))).toMatch(
+      /name longer than 120 characters .*\(and \d+ more\)/,
+    );
+    expect(parseMessage(text, { host: 'h', now: NOW }).rejected).toEqual([]);
+    expect(
+      collection.metrics.some((line) => line.startsWith('base.metrics.disk-io-sda-read-ios.derive')),
+    ).toBe(true);
+  });
+});

@@ -1,3 +1,4 @@
+import { parseMessage } from '../src/core/protocol/index.js';
 import { type Collector, DEFAULT_COLLECTORS } from './collectors/index.js';
 import type { HostFiles } from './host-files.js';
 
@@ -48,5 +49,23 @@ export function collectBase(
       );
     }
   }
-  return { metrics: metrics.sort(byKey), meta: meta.sort(byKey), warnings: warnings.sort(byKey) };
+  // Check the lines as a receiver will: a device name too long for a metric key, or a meta list
+  // longer than a line may be (hundreds of container veths), becomes one warning here instead of
+  // a rejection on the server.
+  const accepted = (lines: string[]) => {
+    const parsed = parseMessage(lines.join('\n'), { host: 'localhost', now });
+    if (parsed.rejected.length === 0) return lines;
+    const rejected = new Set(parsed.rejected.map((rejection) => rejection.line));
+    const first = parsed.rejected[0]!;
+    const more = parsed.rejected.length > 1 ? ` (and ${parsed.rejected.length - 1} more)` : '';
+    warnings.push(`base.warn.unsendable\t${oneLine(`${first.reason}${more}`)}\t${now}`);
+    return lines.filter((_, index) => !rejected.has(index + 1));
+  };
+  const sendableMetrics = accepted(metrics);
+  const sendableMeta = accepted(meta);
+  return {
+    metrics: sendableMetrics.sort(byKey),
+    meta: sendableMeta.sort(byKey),
+    warnings: warnings.sort(byKey),
+  };
 }

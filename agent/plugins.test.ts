@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -62,6 +62,16 @@ describe('conf.d files', () => {
     writeFileSync(path.join(confD, 'notes.txt'), 'ignored');
     const config = loadPluginDir(confD);
     expect(config.plugins.map((p) => p.command)).toEqual(['echo second']);
+  });
+
+  it('ignores a world-writable file: anyone could make the agent run their command', () => {
+    const confD = mkdtempSync(path.join(dir, 'conf.d-'));
+    const file = path.join(confD, 'open.toml');
+    writeFileSync(file, '[plugin.metrics.x]\ncommand = "echo x"\n');
+    chmodSync(file, 0o666);
+    const config = loadPluginDir(confD);
+    expect(config.plugins).toEqual([]);
+    expect(config.problems).toEqual([`${file}: world-writable, ignored (chmod o-w)`]);
   });
 });
 

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { normalizePluginOutput, parseMessage, pluginIdentifierProblem } from '../src/core/protocol/index.js';
@@ -95,6 +95,11 @@ export function loadPluginDir(dir: string): PluginConfig {
     const file = path.join(dir, entry);
     let text: string;
     try {
+      // Anyone who can write a conf.d file runs commands as the agent's user.
+      if (statSync(file).mode & 0o002) {
+        problems.push(`${file}: world-writable, ignored (chmod o-w)`);
+        continue;
+      }
       text = readFileSync(file, 'utf8');
     } catch (error) {
       problems.push(`${file}: ${(error as Error).message}`);
