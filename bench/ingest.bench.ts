@@ -11,6 +11,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import mqtt from 'mqtt';
+import { topicForHost } from '../src/core/protocol/host.js';
 import { rrdFilePath } from '../src/core/rrd/layout.js';
 import { RrdcachedClient } from '../src/core/rrd/rrdcached.js';
 import { startRrdcachedDaemon } from '../src/core/rrd/rrdcached-daemon.js';
@@ -30,17 +31,15 @@ const hosts = Array.from({ length: AGENTS }, (_, index) => `10.${Math.floor(inde
 const metricName = (metric: number) => `bench-metric-${String(metric).padStart(2, '0')}`;
 const now = Math.floor(Date.now() / 1000);
 // Three blocks of rounds, all in the past: create, raw baseline, pipeline.
-const t0 = now - (now % 60) - (3 * ROUNDS + 10) * 60;
+const t0 = now - (now % 60) - (3 * ROUNDS + 20) * 60;
 
-function payload(round: number): (host: string) => string {
+function payload(round: number): string {
   const timestamp = t0 + round * 60;
-  return () => {
-    let text = '';
-    for (let metric = 0; metric < METRICS; metric++) {
-      text += `bench.metrics.${metricName(metric)}.gauge\t${(round * 7 + metric) % 1000}\t${timestamp}\n`;
-    }
-    return text;
-  };
+  let text = '';
+  for (let metric = 0; metric < METRICS; metric++) {
+    text += `bench.metrics.${metricName(metric)}.gauge\t${(round * 7 + metric) % 1000}\t${timestamp}\n`;
+  }
+  return text;
 }
 
 function cpuSeconds(pid: number): number {
@@ -108,7 +107,26 @@ try {
   const rawSeconds = (performance.now() - started) / 1000;
   const rawRate = (ROUNDS * FILES) / rawSeconds;
   console.log(
-    `raw rrdcached BATCH: ${(ROUNDS * FILES).toLocaleString()} values in ${rawSeconds.toFixed(2)} s = ${Math.round(rawRate).toLocaleString()} values/s`,
+    `raw rrdcached BATCH, one BATCH of ${FILES.toLocaleString()} lines per minute: ${Math.round(rawRate).toLocaleString()} values/s`,
+  );
+
+  // 2b. Raw, one BATCH per agent message (50 lines) in arrival order, for a tenth of the rounds.
+  const perMessageRounds = Math.max(1, Math.floor(ROUNDS / 10));
+  started = performance.now();
+  for (let round = ROUNDS + 1; round <= ROUNDS + perMessageRounds; round++) {
+    const timestamp = t0 + round * 60;
+    for (let agent = 0; agent < AGENTS; agent++) {
+      const lines = paths
+        .slice(agent * METRICS, (agent + 1) * METRICS)
+        .map((file, index) => `UPDATE ${file} ${timestamp}:${(round + index) % 1000}`);
+      const errors = await client.batch(lines);
+      if (errors.length > 0)
+        throw new Error(`raw BATCH refused ${errors.length} updates: ${errors[0]?.message}`);
+    }
+  }
+  const perMessageRate = (perMessageRounds * FILES) / ((performance.now() - started) / 1000);
+  console.log(
+    `raw rrdcached BATCH, one BATCH per 50-value message: ${Math.round(perMessageRate).toLocaleString()} values/s`,
   );
 
   // 3. Pipeline: agents → Mosquitto → kurado receive → rrdcached.
@@ -128,6 +146,8 @@ try {
       'bench',
     ],
     { KURADO_LOG_LEVEL: 'info' },
+    // PROFILE_RECEIVE=/dir writes a CPU profile of receive there.
+    process.env.PROFILE_RECEIVE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.PROFILE_RECEIVE}`] : [],
   );
   await receiver.waitForLog(/subscribed to agent updates/);
   const pid = receiver.child.pid!;
@@ -139,16 +159,12 @@ try {
   const baseline = (await client.stats()).UpdatesReceived ?? 0;
   const cpuBefore = cpuSeconds(pid);
   started = performance.now();
-  const pipelineStart = ROUNDS + 1;
+  const pipelineStart = ROUNDS + perMessageRounds + 1;
   for (let round = pipelineStart; round < pipelineStart + ROUNDS; round++) {
-    const make = payload(round);
+    const message = payload(round);
     await Promise.all(
       hosts.map((host, index) =>
-        publishers[index % publishers.length]!.publishAsync(
-          `kurado/update/${host.replaceAll('.', '_')}`,
-          make(host),
-          { qos: 1 },
-        ),
+        publishers[index % publishers.length]!.publishAsync(topicForHost(host), message, { qos: 1 }),
       ),
     );
   }
@@ -159,7 +175,9 @@ try {
   console.log(
     `pipeline: ${(ROUNDS * FILES).toLocaleString()} values (${(ROUNDS * AGENTS).toLocaleString()} messages) in ${pipelineSeconds.toFixed(2)} s = ${Math.round(pipelineRate).toLocaleString()} values/s`,
   );
-  console.log(`pipeline/raw ratio: ${(pipelineRate / rawRate).toFixed(2)}`);
+  console.log(
+    `pipeline/raw ratio: ${(pipelineRate / rawRate).toFixed(2)} against one BATCH per minute, ${(pipelineRate / perMessageRate).toFixed(2)} against one BATCH per message`,
+  );
   console.log(
     `receive CPU: ${((cpu * 1e6) / (ROUNDS * FILES)).toFixed(2)} µs per value; peak RSS ${rssMegabytes(pid).toFixed(0)} MB`,
   );
@@ -169,11 +187,7 @@ try {
   const file = rrdFilePath(dataDir, hosts[0]!, 'bench', metricName(0), 'gauge');
   const expected = (lastRound * 7) % 1000;
   started = performance.now();
-  await publishers[0]!.publishAsync(
-    `kurado/update/${hosts[0]!.replaceAll('.', '_')}`,
-    payload(lastRound)(hosts[0]!),
-    { qos: 1 },
-  );
+  await publishers[0]!.publishAsync(topicForHost(hosts[0]!), payload(lastRound), { qos: 1 });
   for (;;) {
     const fetched = await client.fetch(file, 'AVERAGE', t0 + (lastRound - 1) * 60, t0 + lastRound * 60);
     const row = fetched.rows.find((candidate) => candidate.timestamp === t0 + lastRound * 60);

@@ -14,8 +14,8 @@ export interface RunningKurado {
 }
 
 /** Run the real `kurado` CLI (TypeScript sources through tsx) as a child process. */
-export function spawnKurado(args: string[], env: NodeJS.ProcessEnv = {}): RunningKurado {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bin/dev.js'), ...args], {
+export function spawnKurado(args: string[], env: NodeJS.ProcessEnv = {}, nodeArgs: string[] = []): RunningKurado {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', path.join(ROOT, 'bin/dev.js'), ...args], {
     cwd: ROOT,
     env: { ...process.env, KURADO_LOG_LEVEL: 'debug', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

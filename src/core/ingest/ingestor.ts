@@ -1,6 +1,6 @@
 import type { Logger } from '../log.js';
 import { parseMessage } from '../protocol/lines.js';
-import type { MetaValue, Rejection, WarnValue } from '../protocol/types.js';
+import type { MetaValue, MetricSample, Rejection, WarnValue } from '../protocol/types.js';
 import { rrdFilePath } from '../rrd/layout.js';
 import type { RrdUpdate, RrdWriter } from '../rrd/types.js';
 import type { MetaStore } from '../store/types.js';
@@ -55,8 +55,8 @@ export class Ingestor {
   private readonly store: MetaStore;
   private readonly logger: Logger | undefined;
   private readonly now: () => number;
-  /** host\0plugin\0name\0type → escaped file path; bounded by the number of distinct metrics. */
-  private readonly pathCache = new Map<string, string>();
+  /** host → wire key → escaped file path; as large as the set of metric files. */
+  private readonly pathCache = new Map<string, Map<string, string>>();
 
   constructor(options: IngestorOptions) {
     this.dataDir = options.dataDir;
@@ -71,8 +71,8 @@ export class Ingestor {
     const updates: RrdUpdate[] = [];
     const meta: MetaValue[] = [];
     const warnings: WarnValue[] = [];
-    const received = new Map<string, { host: string; plugin: string }>();
-    const hosts = new Set<string>();
+    /** host → plugins that delivered data in this batch. */
+    const received = new Map<string, Set<string>>();
     let rejectedCount = 0;
     let newest = 0;
 
@@ -83,21 +83,21 @@ export class Ingestor {
       );
       for (const sample of parsed.metrics) {
         updates.push({
-          path: this.pathFor(sample.host, sample.plugin, sample.name, sample.type),
+          path: this.pathFor(sample),
           type: sample.type,
           timestamp: sample.timestamp,
           value: sample.value,
         });
         if (sample.timestamp > newest) newest = sample.timestamp;
-        noteReceived(received, hosts, sample.host, sample.plugin);
+        noteReceived(received, sample.host, sample.plugin);
       }
       for (const value of parsed.meta) {
         meta.push(value);
-        noteReceived(received, hosts, value.host, value.plugin);
+        noteReceived(received, value.host, value.plugin);
       }
       for (const warning of parsed.warnings) {
         warnings.push(warning);
-        noteReceived(received, hosts, warning.host, warning.plugin);
+        noteReceived(received, warning.host, warning.plugin);
       }
       if (parsed.rejected.length > 0) {
         rejectedCount += parsed.rejected.length;
@@ -118,11 +118,15 @@ export class Ingestor {
       warnings.push(...writeFailureWarnings(report.failed, this.dataDir, now));
     }
     // Warnings about rejected lines may name a host that sent nothing valid: register it too.
+    const hosts = new Set(received.keys());
     for (const warning of warnings) hosts.add(warning.host);
     const newHosts = hosts.size > 0 ? await this.store.registerUnknownHosts([...hosts]) : [];
     if (newHosts.length > 0)
       this.logger?.info({ hosts: newHosts }, 'registered unknown hosts under "unregistered"');
-    await this.store.writeBatch({ meta, warnings, received: [...received.values()], receivedAt: now });
+    const receivedPairs = [...received].flatMap(([host, plugins]) =>
+      [...plugins].map((plugin) => ({ host, plugin })),
+    );
+    await this.store.writeBatch({ meta, warnings, received: receivedPairs, receivedAt: now });
 
     return {
       messages: messages.length,
@@ -138,26 +142,25 @@ export class Ingestor {
     };
   }
 
-  private pathFor(host: string, plugin: string, name: string, type: RrdUpdate['type']): string {
-    const key = `${host}\0${plugin}\0${name}\0${type}`;
-    let path = this.pathCache.get(key);
+  private pathFor(sample: MetricSample): string {
+    let byKey = this.pathCache.get(sample.host);
+    if (byKey === undefined) {
+      byKey = new Map();
+      this.pathCache.set(sample.host, byKey);
+    }
+    let path = byKey.get(sample.key);
     if (path === undefined) {
-      path = rrdFilePath(this.dataDir, host, plugin, name, type);
-      this.pathCache.set(key, path);
+      path = rrdFilePath(this.dataDir, sample.host, sample.plugin, sample.name, sample.type);
+      byKey.set(sample.key, path);
     }
     return path;
   }
 }
 
-function noteReceived(
-  received: Map<string, { host: string; plugin: string }>,
-  hosts: Set<string>,
-  host: string,
-  plugin: string,
-): void {
-  const key = `${host}\0${plugin}`;
-  if (!received.has(key)) received.set(key, { host, plugin });
-  hosts.add(host);
+function noteReceived(received: Map<string, Set<string>>, host: string, plugin: string): void {
+  const plugins = received.get(host);
+  if (plugins === undefined) received.set(host, new Set([plugin]));
+  else plugins.add(plugin);
 }
 
 /** One warning per host per message, naming the count and the first reason, so the UI shows it. */

@@ -122,6 +122,22 @@ function escapedLength(text: string): number {
   return length;
 }
 
+/** Distinct keys seen; a fleet sends the same few thousand keys every minute from every host. */
+const keyCache = new Map<string, ParsedKey | string>();
+const KEY_CACHE_LIMIT = 100_000;
+
+/** parseKey with memory: the validation regexes run once per distinct key, not once per line. */
+function parseKeyCached(key: string): ParsedKey | string {
+  let parsed = keyCache.get(key);
+  if (parsed === undefined) {
+    parsed = parseKey(key);
+    // Hostile senders could invent endless keys: start over rather than grow without bound.
+    if (keyCache.size >= KEY_CACHE_LIMIT) keyCache.clear();
+    keyCache.set(key, parsed);
+  }
+  return parsed;
+}
+
 function unescapePlugin(raw: string): string {
   if (!raw.includes('%')) return raw;
   try {
@@ -189,7 +205,7 @@ export function parseMessage(payload: string, options: ParseOptions): ParsedMess
       reject('no host: the line has no address field and the message no host topic');
       continue;
     }
-    const parsedKey = parseKey(key);
+    const parsedKey = parseKeyCached(key);
     if (typeof parsedKey === 'string') {
       reject(parsedKey, host);
       continue;
@@ -227,7 +243,7 @@ export function parseMessage(payload: string, options: ParseOptions): ParsedMess
         reject(`value "${printable(value)}" is not a number (or U for unknown)`, host);
         continue;
       }
-      result.metrics.push({ host, plugin, name, type: parsedKey.type!, value: number, timestamp });
+      result.metrics.push({ host, key, plugin, name, type: parsedKey.type!, value: number, timestamp });
     } else if (parsedKey.kind === 'meta') {
       result.meta.push({ host, plugin, name, value, timestamp });
     } else {

@@ -9,6 +9,8 @@ export type Kind = (typeof KINDS)[number];
 /** One numeric sample destined for `<data_dir>/<host>/<plugin>/<name>.<type>.rrd`. */
 export interface MetricSample {
   host: string;
+  /** The key as sent, `base.metrics.cpu-user.derive`: with `host` it names one RRD file. */
+  key: string;
   /** Plugin identifier, unescaped: `base`, `nginx:8080:/nginx_status`. */
   plugin: string;
   name: string;
