@@ -16,9 +16,14 @@ export interface RrdcachedDaemon {
  * (`-j`, so nothing acknowledged is lost on a crash), writes confined to data_dir (`-B -R`),
  * CREATE never overwrites (`-O`), flush every 5 minutes with jitter so writes spread out.
  */
-export async function startRrdcachedDaemon(options: { dataDir: string; stateDir: string }): Promise<RrdcachedDaemon> {
+export async function startRrdcachedDaemon(options: {
+  dataDir: string;
+  stateDir: string;
+}): Promise<RrdcachedDaemon> {
   if (!existsSync(RRDCACHED_BINARY)) {
-    throw new Error(`${RRDCACHED_BINARY} not found: install it with "apt-get install rrdcached" (scripts/setup.sh does)`);
+    throw new Error(
+      `${RRDCACHED_BINARY} not found: install it with "apt-get install rrdcached" (scripts/setup.sh does)`,
+    );
   }
   const journalDir = path.join(options.stateDir, 'journal');
   const socket = path.join(options.stateDir, 'rrdcached.sock');
@@ -63,7 +68,8 @@ async function waitForSocket(socket: string, timeoutMs = 15_000): Promise<void> 
       connection.once('error', () => resolve(false));
     });
     if (answered) return;
-    if (Date.now() > deadline) throw new Error(`rrdcached did not answer on ${socket} within ${timeoutMs} ms`);
+    if (Date.now() > deadline)
+      throw new Error(`rrdcached did not answer on ${socket} within ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
