@@ -14,12 +14,20 @@ export interface RunningKurado {
 }
 
 /** Run the real `kurado` CLI (TypeScript sources through tsx) as a child process. */
-export function spawnKurado(args: string[], env: NodeJS.ProcessEnv = {}, nodeArgs: string[] = []): RunningKurado {
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', path.join(ROOT, 'bin/dev.js'), ...args], {
-    cwd: ROOT,
-    env: { ...process.env, KURADO_LOG_LEVEL: 'debug', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+export function spawnKurado(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  nodeArgs: string[] = [],
+): RunningKurado {
+  const child = spawn(
+    process.execPath,
+    [...nodeArgs, '--import', 'tsx', path.join(ROOT, 'bin/dev.js'), ...args],
+    {
+      cwd: ROOT,
+      env: { ...process.env, KURADO_LOG_LEVEL: 'debug', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let logs = '';
   const waiters: { pattern: RegExp; resolve: (line: string) => void }[] = [];
   const onData = (chunk: Buffer) => {

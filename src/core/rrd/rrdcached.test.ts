@@ -119,7 +119,7 @@ describe('RrdcachedClient against a private rrdcached', () => {
     expect((await client.stats()).QueueLength).toBe(0);
     await client.flushAll();
     // FLUSHALL returns at once; the write threads finish shortly after.
-    for (let i = 0; i < 100 && (await client.stats()).UpdatesWritten < 1; i++) {
+    for (let i = 0; i < 100 && ((await client.stats()).UpdatesWritten ?? 0) < 1; i++) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     expect((await client.stats()).UpdatesWritten).toBe(1);
