@@ -46,6 +46,8 @@ Stop it with Ctrl-C or SIGTERM: in-flight values are stored first.`;
     }),
     agent: Flags.boolean({ description: "Run this machine's own agent.", default: true, allowNo: true }),
     'conf-d': Flags.string({ description: 'Agent plugin directory (*.toml) for the local agent.' }),
+    // Tests only: tick the local agent every N seconds instead of every minute.
+    'agent-interval-seconds': Flags.integer({ hidden: true, min: 1 }),
   };
 
   protected override configOverrides(): ConfigOverrides {
@@ -100,6 +102,9 @@ Stop it with Ctrl-C or SIGTERM: in-flight values are stored first.`;
           self: hostname(),
           ...(flags['conf-d'] ? { confD: flags['conf-d'] } : {}),
           stateDir: path.join(stateDir, 'agent'),
+          ...(flags['agent-interval-seconds']
+            ? { intervalMinutes: flags['agent-interval-seconds'] / 60 }
+            : {}),
           logger,
         })
       : undefined;
