@@ -27,9 +27,10 @@ function watch(agent: RunningProcess): RunningProcess {
 }
 
 /** Every tick epoch follows the previous one by exactly one interval: no gap, no duplicate. */
-function expectConsecutive(epochs: number[]): void {
-  for (let i = 1; i < epochs.length; i++)
-    expect(epochs[i]! - epochs[i - 1]!, `ticks ${epochs.join(', ')}`).toBe(TICK);
+function expectConsecutive(epochs: number[], details = ''): void {
+  for (let i = 1; i < epochs.length; i++) {
+    expect(epochs[i]! - epochs[i - 1]!, `ticks ${epochs.join(', ')}\n${details}`).toBe(TICK);
+  }
 }
 
 describe('kurado agent against Mosquitto', () => {
@@ -125,8 +126,10 @@ describe('kurado agent against Mosquitto', () => {
   it('keeps ticks while the broker is down and replays them in order with their timestamps', async () => {
     const dir = tempDir('outage');
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    const brokerDir = path.join(dir, 'broker');
-    mkdirSync(brokerDir);
+    // Directly under the temp dir: Mosquitto drops to its own user when started as root, and must
+    // reach this directory to save the subscriber's session when it stops.
+    const brokerDir = tempDir('outage-broker');
+    cleanups.push(() => rmSync(brokerDir, { recursive: true, force: true }));
     const broker = new PrivateMosquitto(await freePort(), brokerDir);
     await broker.start();
     cleanups.push(() => broker.stop());
@@ -165,7 +168,10 @@ describe('kurado agent against Mosquitto', () => {
       () => `${agent.output()}\nreceived ${messages.map((m) => m.epoch).join(', ')}`,
     );
     const epochs = messages.map((message) => message.epoch);
-    expectConsecutive(epochs);
+    expectConsecutive(
+      epochs,
+      `down ${downAt}, up ${upAt}\nagent:\n${agent.output()}\nbroker:\n${broker.output()}`,
+    );
     const duringOutage = epochs.filter((epoch) => epoch > downAt && epoch < upAt);
     expect(duringOutage.length).toBeGreaterThanOrEqual(3);
     for (const message of messages) expect(parseCleanly(message.payload, self).rejected).toEqual([]);

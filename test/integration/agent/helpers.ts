@@ -146,7 +146,8 @@ export class PrivateMosquitto {
     readonly port: number,
     dir: string,
   ) {
-    // Mosquitto started as root drops to the mosquitto user, which must be able to write here.
+    // Mosquitto started as root drops to the mosquitto user, which must be able to write here
+    // (and reach it: `dir` must not sit inside a 0700 directory).
     chmodSync(dir, 0o777);
     this.config = path.join(dir, 'mosquitto.conf');
     writeFileSync(
@@ -156,6 +157,7 @@ export class PrivateMosquitto {
         'allow_anonymous true',
         'persistence true',
         `persistence_location ${dir}/`,
+        'log_type all',
         '',
       ].join('\n'),
     );
@@ -180,8 +182,22 @@ export class PrivateMosquitto {
     }
   }
 
+  private logs = '';
+
+  /** What the broker printed, over all its runs. */
+  output(): string {
+    return this.logs + (this.process?.output() ?? '');
+  }
+
   async stop(): Promise<void> {
     await this.process?.stop();
+    const output = this.process?.output() ?? '';
+    this.logs += output;
     this.process = undefined;
+    // Without its saved sessions the restarted broker would drop what subscribers missed, and a
+    // test would pass or fail on timing instead of on the agent.
+    if (output.includes('Error saving in-memory database')) {
+      throw new Error(`mosquitto -c ${this.config} could not save its database:\n${output}`);
+    }
   }
 }
