@@ -160,15 +160,25 @@ export function startAgent(settings: AgentSettings): RunningAgent {
   };
 
   let timer: NodeJS.Timeout | undefined;
-  let lastTickMs = 0;
+  let lastTargetMs: number | undefined;
   const scheduleNext = () => {
-    const target = nextTickMs(Math.max(Date.now(), lastTickMs), settings.intervalSeconds, delaySeconds);
+    // A timer may fire a moment before its wall-clock target: count from that target then, so it
+    // is not ticked twice. But a clock stepped back by NTP must not hold the next tick back by
+    // the size of the step, so beyond one interval behind, count from the clock.
+    const nowMs = Date.now();
+    const from =
+      lastTargetMs !== undefined &&
+      nowMs < lastTargetMs &&
+      lastTargetMs - nowMs < settings.intervalSeconds * 1000
+        ? lastTargetMs
+        : nowMs;
+    const target = nextTickMs(from, settings.intervalSeconds, delaySeconds);
     timer = setTimeout(() => {
       if (stopping) return;
-      lastTickMs = target;
+      lastTargetMs = target;
       tick(Math.floor(target / 1000));
       scheduleNext();
-    }, target - Date.now());
+    }, target - nowMs);
   };
   scheduleNext();
 
