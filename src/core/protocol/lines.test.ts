@@ -32,6 +32,7 @@ describe('parseMessage on the design notes sample', () => {
     const cpuUser = parsed.metrics.find((m) => m.name === 'cpu-user');
     expect(cpuUser).toEqual({
       host: '10.0.0.1',
+      key: 'base.metrics.cpu-user.derive',
       plugin: 'base',
       name: 'cpu-user',
       type: 'derive',

@@ -122,6 +122,14 @@ function escapedLength(text: string): number {
   return length;
 }
 
+function rejectLine(result: ParsedMessage, line: number, text: string, reason: string, host?: string): void {
+  result.rejected.push(
+    host === undefined
+      ? { line, text: printable(text), reason }
+      : { line, text: printable(text), reason, host },
+  );
+}
+
 /** Distinct keys seen; a fleet sends the same few thousand keys every minute from every host. */
 const keyCache = new Map<string, ParsedKey | string>();
 const KEY_CACHE_LIMIT = 100_000;
@@ -165,41 +173,45 @@ export function parseMessage(payload: string, options: ParseOptions): ParsedMess
     start = end + 1;
     if (line.endsWith('\r')) line = line.slice(0, -1);
     if (line.length === 0 || line.startsWith('#') || line.startsWith('//')) continue;
-    const reject = (reason: string, host?: string) => {
-      result.rejected.push(
-        host === undefined
-          ? { line: lineNumber, text: printable(line), reason }
-          : { line: lineNumber, text: printable(line), reason, host },
-      );
-    };
+    const reject = (reason: string, host?: string) => rejectLine(result, lineNumber, line, reason, host);
     if (line.length > MAX_LINE_LENGTH) {
       reject(`line longer than ${MAX_LINE_LENGTH} characters`, options.host);
       continue;
     }
-    const fields = line.split('\t');
+    // Fields by tab position rather than split(): this loop runs for every value received.
+    const tab1 = line.indexOf('\t');
+    const tab2 = tab1 < 0 ? -1 : line.indexOf('\t', tab1 + 1);
+    const tab3 = tab2 < 0 ? -1 : line.indexOf('\t', tab2 + 1);
+    const tab4 = tab3 < 0 ? -1 : line.indexOf('\t', tab3 + 1);
     let host = options.host;
     let key: string;
     let value: string;
     let epochText: string;
-    if (fields.length === 3) {
-      [key, value, epochText] = fields as [string, string, string];
-    } else if (fields.length === 4) {
-      const address = normalizeHost(fields[0]!);
+    if (tab2 < 0 || tab4 >= 0) {
+      const count = line.split('\t').length;
+      reject(
+        count < 3
+          ? `missing field: expected key<TAB>value<TAB>epoch, got ${count} field(s)`
+          : `too many fields: expected 3 or 4 TAB-separated fields, got ${count}`,
+        options.host,
+      );
+      continue;
+    }
+    if (tab3 < 0) {
+      key = line.slice(0, tab1);
+      value = line.slice(tab1 + 1, tab2);
+      epochText = line.slice(tab2 + 1);
+    } else {
+      const address = normalizeHost(line.slice(0, tab1));
       const problem = hostProblem(address);
       if (problem) {
         reject(`bad address field: ${problem}`, options.host);
         continue;
       }
       host = address;
-      [, key, value, epochText] = fields as [string, string, string, string];
-    } else {
-      reject(
-        fields.length < 3
-          ? `missing field: expected key<TAB>value<TAB>epoch, got ${fields.length} field(s)`
-          : `too many fields: expected 3 or 4 TAB-separated fields, got ${fields.length}`,
-        options.host,
-      );
-      continue;
+      key = line.slice(tab1 + 1, tab2);
+      value = line.slice(tab2 + 1, tab3);
+      epochText = line.slice(tab3 + 1);
     }
     if (host === undefined) {
       reject('no host: the line has no address field and the message no host topic');
