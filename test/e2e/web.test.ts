@@ -2,7 +2,8 @@
  * The web UI in a real headless Chromium against a real `kurado serve` (SQLite store, rrdcached,
  * RRD files from the real writer, rrdtool pool): what a user clicks, they get.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Browser, BrowserContext, Locator, Page, Response } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,7 +16,11 @@ import {
   XSS_META,
 } from '../helpers/web-fixture.js';
 
-const DOCS = path.resolve(import.meta.dirname, '../../docs');
+// UPDATE_SCREENSHOTS=1 refreshes the README's screenshots in docs/; other runs write them to a
+// temporary directory, so a test run leaves the work tree as it was.
+const DOCS = process.env.UPDATE_SCREENSHOTS
+  ? path.resolve(import.meta.dirname, '../../docs')
+  : mkdtempSync(path.join(tmpdir(), 'kurado-screenshots-'));
 
 let fixture: WebFixture;
 let browser: Browser;
