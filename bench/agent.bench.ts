@@ -76,16 +76,25 @@ const waitForMessages = async (count: number) => {
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 };
-await waitForMessages(10);
-const cpuAt10 = cpuOf(agent.pid!);
-const rssAt10 = rssOf(agent.pid!);
-await waitForMessages(ticks);
-const cpuPerTick = (cpuOf(agent.pid!) - cpuAt10) / (ticks - 10);
-const rss = rssOf(agent.pid!);
-agent.kill('SIGTERM');
-await new Promise((resolve) => agent.on('exit', resolve));
-await subscriber.endAsync();
-rmSync(stateDir, { recursive: true, force: true });
+let cpuPerTick: number;
+let rssAt10: number;
+let rss: number;
+try {
+  await waitForMessages(10);
+  const cpuAt10 = cpuOf(agent.pid!);
+  rssAt10 = rssOf(agent.pid!);
+  await waitForMessages(ticks);
+  cpuPerTick = (cpuOf(agent.pid!) - cpuAt10) / (ticks - 10);
+  rss = rssOf(agent.pid!);
+} finally {
+  // Never leave an agent publishing to the shared broker, whatever happened above.
+  if (agent.exitCode === null) {
+    agent.kill('SIGTERM');
+    await new Promise((resolve) => agent.on('exit', resolve));
+  }
+  await subscriber.endAsync();
+  rmSync(stateDir, { recursive: true, force: true });
+}
 report(
   'agent CPU per tick (collect+spool+publish)',
   `${cpuPerTick.toFixed(2)} ms`,
