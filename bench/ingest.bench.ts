@@ -146,8 +146,11 @@ try {
       'bench',
     ],
     { KURADO_LOG_LEVEL: 'info' },
-    // PROFILE_RECEIVE=/dir writes a CPU profile of receive there.
-    process.env.PROFILE_RECEIVE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.PROFILE_RECEIVE}`] : [],
+    // PROFILE_RECEIVE=/dir writes a CPU profile of receive there; RECEIVE_NODE_ARGS adds node flags.
+    [
+      ...(process.env.PROFILE_RECEIVE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.PROFILE_RECEIVE}`] : []),
+      ...(process.env.RECEIVE_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
+    ],
   );
   await receiver.waitForLog(/subscribed to agent updates/);
   const pid = receiver.child.pid!;
