@@ -176,7 +176,8 @@ try {
     if (stored > 0) await waitForUpdates(client, baseline + stored * FILES, 120_000);
   }
   await waitForUpdates(client, baseline + ROUNDS * FILES, 120_000);
-  if (/being dropped/.test(mosquitto.log())) console.log('WARNING: Mosquitto dropped messages (see its log)');
+  if (/being dropped/.test(mosquitto.output()))
+    console.log('WARNING: Mosquitto dropped messages (see its log)');
   const pipelineSeconds = (performance.now() - started) / 1000;
   const cpu = cpuSeconds(pid) - cpuBefore;
   const pipelineRate = (ROUNDS * FILES) / pipelineSeconds;

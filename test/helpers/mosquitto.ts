@@ -1,85 +1,106 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 const MOSQUITTO = '/usr/sbin/mosquitto';
 
-export interface PrivateMosquitto {
-  url: string;
-  port: number;
-  /** Mosquitto's own log (e.g. "Outgoing messages are being dropped"). */
-  log(): string;
-  stop(): Promise<void>;
-  start(): Promise<void>;
+/**
+ * A private Mosquitto (never the shared one other tests use) on its own port, configured like
+ * Debian's stock /etc/mosquitto/mosquitto.conf (persistence on, default queue limits), so a test
+ * can stop it, restart it or read its log ("Outgoing messages are being dropped") without
+ * disturbing anyone. Sessions and queued messages survive a restart like a production broker's.
+ */
+export class PrivateMosquitto {
+  private child: ChildProcess | undefined;
+  private logs = '';
+  readonly config: string;
+
+  constructor(
+    readonly port: number,
+    dir: string,
+  ) {
+    // Mosquitto started as root drops to the mosquitto user, which must be able to write here
+    // (and reach it: `dir` must not sit inside a 0700 directory).
+    chmodSync(dir, 0o777);
+    this.config = path.join(dir, 'mosquitto.conf');
+    writeFileSync(
+      this.config,
+      [
+        `listener ${port} 127.0.0.1`,
+        'allow_anonymous true',
+        'persistence true',
+        `persistence_location ${dir}/`,
+        'log_type all',
+        '',
+      ].join('\n'),
+    );
+  }
+
+  get url(): string {
+    return `mqtt://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    const child = spawn(MOSQUITTO, ['-c', this.config], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    const collect = (chunk: Buffer) => {
+      this.logs += chunk.toString();
+    };
+    child.stdout?.on('data', collect);
+    child.stderr?.on('data', collect);
+    child.on('error', (error) => {
+      this.logs += `cannot start ${MOSQUITTO}: ${error.message}\n`;
+    });
+    const deadline = Date.now() + 10_000;
+    while (!(await portOpen(this.port))) {
+      if (child.exitCode !== null || Date.now() > deadline) {
+        throw new Error(
+          `${MOSQUITTO} -c ${this.config} did not listen on 127.0.0.1:${this.port}:\n${this.logs}`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  /** What the broker printed, over all its runs. */
+  output(): string {
+    return this.logs;
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    this.child = undefined;
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    }
+    // Without its saved sessions the restarted broker would drop what subscribers missed, and a
+    // test would pass or fail on timing instead of on what it tests.
+    if (this.logs.includes('Error saving in-memory database')) {
+      throw new Error(`${MOSQUITTO} -c ${this.config} could not save its database:\n${this.logs}`);
+    }
+  }
 }
 
-/**
- * A Mosquitto of our own on a free loopback port, configured like Debian's stock
- * /etc/mosquitto/mosquitto.conf (persistence on, default queue limits), so a test can stop it or
- * read its log without disturbing the shared broker other test files use.
- */
-export async function startMosquitto(extraConfig = ''): Promise<PrivateMosquitto> {
-  const dir = mkdtempSync(path.join(tmpdir(), 'kurado-mosquitto-'));
-  const port = await freePort();
-  const logFile = path.join(dir, 'mosquitto.log');
-  const configFile = path.join(dir, 'mosquitto.conf');
-  writeFileSync(
-    configFile,
-    [
-      'persistence true',
-      `persistence_location ${dir}/`,
-      `log_dest file ${logFile}`,
-      'log_type error',
-      'log_type warning',
-      'log_type notice',
-      'log_type information',
-      `listener ${port} 127.0.0.1`,
-      'allow_anonymous true',
-      extraConfig,
-    ].join('\n'),
+/** A started PrivateMosquitto on a free port in a fresh directory. */
+export async function startMosquitto(): Promise<PrivateMosquitto> {
+  const broker = new PrivateMosquitto(
+    await freePort(),
+    mkdtempSync(path.join(tmpdir(), 'kurado-mosquitto-')),
   );
-  let child: ChildProcess | undefined;
-  const start = async () => {
-    child = spawn(MOSQUITTO, ['-c', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr?.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    const spawnError = new Promise<never>((_, reject) => {
-      child?.once('error', (error) => reject(new Error(`cannot start ${MOSQUITTO}: ${error.message}`)));
-      child?.once('exit', (code) => reject(new Error(`${MOSQUITTO} exited with ${code}: ${stderr}`)));
-    });
-    spawnError.catch(() => undefined);
-    await Promise.race([waitForPort(port), spawnError]);
-  };
-  await start();
-  return {
-    url: `mqtt://127.0.0.1:${port}`,
-    port,
-    log: () => {
-      try {
-        return readFileSync(logFile, 'utf8');
-      } catch {
-        return '';
-      }
-    },
-    start,
-    stop: async () => {
-      const running = child;
-      if (!running || running.exitCode !== null) return;
-      const exited = new Promise((resolve) => running.once('exit', resolve));
-      running.kill('SIGTERM');
-      await exited;
-    },
-  };
+  await broker.start();
+  return broker;
 }
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
-    server.once('error', reject);
+    server.on('error', reject);
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
       server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
@@ -87,20 +108,14 @@ export async function freePort(): Promise<number> {
   });
 }
 
-async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, '127.0.0.1');
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
+export async function portOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = new Socket();
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
     });
-    if (ok) return;
-    if (Date.now() > deadline)
-      throw new Error(`mosquitto did not listen on 127.0.0.1:${port} within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+    socket.once('error', () => resolve(false));
+    socket.connect(port, '127.0.0.1');
+  });
 }

@@ -1,6 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer, Socket } from 'node:net';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
@@ -111,93 +110,4 @@ export function parseCleanly(payload: string, host: string): ReturnType<typeof p
   return parseMessage(payload, { host, now: Math.floor(Date.now() / 1000) });
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
-
-export async function portOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = new Socket();
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-    socket.connect(port, '127.0.0.1');
-  });
-}
-
-/**
- * A private Mosquitto (never the shared one other tests use) on its own port, with persistence
- * so a subscriber's session and queued messages survive a restart like a production broker's.
- */
-export class PrivateMosquitto {
-  private process: RunningProcess | undefined;
-  readonly config: string;
-
-  constructor(
-    readonly port: number,
-    dir: string,
-  ) {
-    // Mosquitto started as root drops to the mosquitto user, which must be able to write here
-    // (and reach it: `dir` must not sit inside a 0700 directory).
-    chmodSync(dir, 0o777);
-    this.config = path.join(dir, 'mosquitto.conf');
-    writeFileSync(
-      this.config,
-      [
-        `listener ${port} 127.0.0.1`,
-        'allow_anonymous true',
-        'persistence true',
-        `persistence_location ${dir}/`,
-        'log_type all',
-        '',
-      ].join('\n'),
-    );
-  }
-
-  get url(): string {
-    return `mqtt://127.0.0.1:${this.port}`;
-  }
-
-  async start(): Promise<void> {
-    this.process = track(
-      spawn('/usr/sbin/mosquitto', ['-c', this.config], { stdio: ['ignore', 'pipe', 'pipe'] }),
-    );
-    const deadline = Date.now() + 10_000;
-    while (!(await portOpen(this.port))) {
-      if (this.process.child.exitCode !== null || Date.now() > deadline) {
-        throw new Error(
-          `/usr/sbin/mosquitto -c ${this.config} did not listen on 127.0.0.1:${this.port}:\n${this.process.output()}`,
-        );
-      }
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
-
-  private logs = '';
-
-  /** What the broker printed, over all its runs. */
-  output(): string {
-    return this.logs + (this.process?.output() ?? '');
-  }
-
-  async stop(): Promise<void> {
-    await this.process?.stop();
-    const output = this.process?.output() ?? '';
-    this.logs += output;
-    this.process = undefined;
-    // Without its saved sessions the restarted broker would drop what subscribers missed, and a
-    // test would pass or fail on timing instead of on the agent.
-    if (output.includes('Error saving in-memory database')) {
-      throw new Error(`mosquitto -c ${this.config} could not save its database:\n${output}`);
-    }
-  }
-}
+export { freePort, PrivateMosquitto, portOpen } from '../../helpers/mosquitto.js';
