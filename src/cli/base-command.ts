@@ -1,4 +1,4 @@
-import { Command, Flags, type Interfaces } from '@oclif/core';
+import { Command, Errors, Flags, type Interfaces } from '@oclif/core';
 import { type ConfigOverrides, type KuradoConfig, loadConfig } from '../core/config.js';
 import { createLogger, type Logger } from '../core/log.js';
 
@@ -60,6 +60,17 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       this.id ?? 'kurado',
       this.flags['log-level'] ?? process.env.KURADO_LOG_LEVEL ?? 'info',
     );
+  }
+
+  /**
+   * A wrong URL, an unreadable config file or an unreachable service is the user's to fix: show
+   * its message (which names the input and the place), not a stack trace. `--log-level debug`
+   * logs the stack too.
+   */
+  protected override async catch(error: Error & { oclif?: unknown }): Promise<unknown> {
+    if (error.oclif !== undefined) return super.catch(error);
+    this.log_?.debug({ err: error }, 'command failed');
+    return super.catch(new Errors.CLIError(error.message, { exit: 1 }));
   }
 
   /** Flags that override settings; commands with more settings extend this. */

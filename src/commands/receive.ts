@@ -3,8 +3,9 @@ import { BaseCommand } from '../cli/base-command.js';
 import { type ConfigOverrides, redactUrl } from '../core/config.js';
 import { Ingestor } from '../core/ingest/ingestor.js';
 import { type Consumer, Receiver } from '../core/ingest/receiver.js';
+import { retryWithBackoff } from '../core/retry.js';
 import { createRrdWriter } from '../core/rrd/writer.js';
-import { openStore } from '../core/store/index.js';
+import { openStore, parseStoreUrl } from '../core/store/index.js';
 import { AmqpConsumer, DEFAULT_UPDATE_QUEUE } from '../core/transport/amqp.js';
 import { MqttConsumer } from '../core/transport/mqtt.js';
 
@@ -68,8 +69,16 @@ logged (messages, values, rejected lines, files created, lag).`;
         { exit: 2 },
       );
     }
-    const store = await openStore(settings.storeUrl);
-    await store.migrate();
+    parseStoreUrl(settings.storeUrl); // a malformed URL fails now, not in a retry loop
+    const store = await retryWithBackoff(
+      'cannot open the metadata store',
+      async () => {
+        const opened = await openStore(settings.storeUrl);
+        await opened.migrate();
+        return opened;
+      },
+      logger,
+    );
     const writer = createRrdWriter({
       dataDir: settings.dataDir,
       ...(settings.rrdcached ? { rrdcached: settings.rrdcached } : {}),
