@@ -18,6 +18,10 @@ if (benches.length === 0) {
   console.error(`no benchmark matches ${filters.join(', ')} in ${dir}`);
   process.exit(1);
 }
+// Benchmarks run the compiled CLI, as production does.
+const build = spawnSync('npm', ['run', '--silent', 'build'], { stdio: 'inherit' });
+if (build.status !== 0) process.exit(1);
+process.env.KURADO_BUILT = '1';
 let failed = 0;
 for (const bench of benches) {
   console.log(`\n=== ${bench} ===`);

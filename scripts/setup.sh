@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Makes a fresh machine ready for Kurado and its tests. Idempotent; fast when nothing is missing.
 #  - installs what Kurado needs from Debian when missing (as root): rrdtool, rrdcached, fonts for
-#    the graphs; with --test also chromium (browser tests) and nginx/memcached (pull plugin tests);
+#    the graphs; with --test also chromium (the browser tests drive Debian's, never a download);
 #  - installs the npm dependencies when node_modules is missing;
 #  - checks that MariaDB, RabbitMQ, Mosquitto and Redis answer, and says which one does not and
 #    how to start it.
@@ -21,8 +21,8 @@ done
 packages=(rrdtool rrdcached fonts-dejavu-core)
 binaries=(/usr/bin/rrdtool /usr/bin/rrdcached /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf)
 if [ "$want_test" = 1 ]; then
-  packages+=(chromium nginx-light memcached)
-  binaries+=(/usr/bin/chromium /usr/sbin/nginx /usr/bin/memcached)
+  packages+=(chromium)
+  binaries+=(/usr/bin/chromium)
 fi
 
 missing=()

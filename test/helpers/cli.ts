@@ -13,7 +13,10 @@ export interface RunningKurado {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Run the real `kurado` CLI (TypeScript sources through tsx) as a child process. */
+/**
+ * Run the real `kurado` CLI as a child process: the TypeScript sources through tsx, or with
+ * `KURADO_BUILT=1` the compiled `bin/run.js` (benchmarks measure what production runs).
+ */
 export function spawnKurado(
   args: string[],
   env: NodeJS.ProcessEnv = {},
@@ -21,7 +24,9 @@ export function spawnKurado(
 ): RunningKurado {
   const child = spawn(
     process.execPath,
-    [...nodeArgs, '--import', 'tsx', path.join(ROOT, 'bin/dev.js'), ...args],
+    process.env.KURADO_BUILT
+      ? [...nodeArgs, path.join(ROOT, 'bin/run.js'), ...args]
+      : [...nodeArgs, '--import', 'tsx', path.join(ROOT, 'bin/dev.js'), ...args],
     {
       cwd: ROOT,
       env: { ...process.env, KURADO_LOG_LEVEL: 'debug', ...env },
