@@ -3,7 +3,7 @@
 #  - installs what Kurado needs from Debian when missing (as root): rrdtool, rrdcached, fonts for
 #    the graphs; with --test also chromium (the browser tests drive Debian's, never a download);
 #  - installs the npm dependencies when node_modules is missing;
-#  - checks that MariaDB, RabbitMQ, Mosquitto and Redis answer, and says which one does not and
+#  - checks that MariaDB, RabbitMQ and Mosquitto answer, and says which one does not and
 #    how to start it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,7 +56,6 @@ if [ "$want_services" = 1 ]; then
   check MariaDB 127.0.0.1 3306 "start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd"
   check RabbitMQ 127.0.0.1 5672 "rabbitmq-server -detached"
   check Mosquitto 127.0.0.1 1883 "mosquitto -d -c /etc/mosquitto/mosquitto.conf"
-  check Redis 127.0.0.1 6379 "redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no"
   [ "$failed" = 0 ] || exit 1
 fi
 echo "setup: ready"
