@@ -47,6 +47,10 @@ logged (messages, values, rejected lines, files created, lag).`;
       description: 'Durable RabbitMQ queue to consume.',
       default: DEFAULT_UPDATE_QUEUE,
     }),
+    'forget-sessions': Flags.boolean({
+      description:
+        'Decommission: end the persistent MQTT sessions of --client-id (and --mqtt-connections) at the broker, then exit. Without it the broker keeps queueing their share of agent messages for a receiver that never returns.',
+    }),
     prefetch: Flags.integer({
       description: 'Unacknowledged RabbitMQ messages held at once.',
       default: 2000,
@@ -68,6 +72,17 @@ logged (messages, values, rejected lines, files created, lag).`;
         'no broker: give --mqtt mqtt://host:1883 or --amqp amqp://host:5672 (or KURADO_MQTT_URL / KURADO_AMQP_URL, or mqtt/amqp in kurado.toml)',
         { exit: 2 },
       );
+    }
+    if (flags['forget-sessions']) {
+      if (!settings.mqttUrl) this.error('--forget-sessions needs --mqtt', { exit: 2 });
+      const consumer = new MqttConsumer({
+        url: settings.mqttUrl,
+        connections: flags['mqtt-connections'],
+        ...(flags['client-id'] ? { clientIdPrefix: flags['client-id'] } : {}),
+      });
+      const count = await consumer.forgetSessions();
+      this.log(`ended ${count} persistent session(s) at ${redactUrl(settings.mqttUrl)}`);
+      return;
     }
     parseStoreUrl(settings.storeUrl); // a malformed URL fails now, not in a retry loop
     const store = await retryWithBackoff(

@@ -9,6 +9,8 @@ export interface RunningKurado {
   logs(): string;
   /** Resolves with the first log line matching `pattern`; rejects after `timeoutMs` with the logs. */
   waitForLog(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  /** Wait for the process to end by itself; its exit code. */
+  exited(): Promise<number | null>;
   /** Send `signal` and wait for the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
@@ -80,6 +82,7 @@ export function spawnKurado(
           );
         });
       }),
+    exited: () => exit,
     stop: async (signal = 'SIGTERM') => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       return exit;

@@ -271,6 +271,41 @@ describe('kurado receive through Mosquitto (MQTT)', { timeout: 300_000 }, () => 
       expect(await receiver.stop()).toBe(0);
     }
   });
+  it("hands a decommissioned receiver's share back to the group after --forget-sessions", async () => {
+    const gone = `gone-${randomUUID()}`;
+    const retired = receive(setup, ['--mqtt', mosquitto.url, '--client-id', gone, '--mqtt-connections', '8']);
+    await retired.waitForLog(/subscribed to agent updates/);
+    expect(await retired.stop()).toBe(0);
+    const forget = spawnKurado([
+      'receive',
+      '--mqtt',
+      mosquitto.url,
+      '--client-id',
+      gone,
+      '--mqtt-connections',
+      '8',
+      '--forget-sessions',
+    ]);
+    expect(await forget.exited()).toBe(0);
+    expect(forget.logs()).toMatch(/ended 8 persistent session/);
+
+    const hosts = Array.from({ length: 64 }, (_, index) => `share-${index}.example.net`);
+    const start = minuteAgo(20);
+    const receiver = receive(setup, ['--mqtt', mosquitto.url, '--client-id', clientId]);
+    try {
+      await receiver.waitForLog(/subscribed to agent updates/);
+      await publishMqtt(mosquitto.url, gaugeMessages(hosts, start, 2));
+      await eventually(
+        () =>
+          listRrdFiles(setup.rrdcached.baseDir).filter((file) => file.startsWith('share-')).length === 128,
+        () =>
+          `${listRrdFiles(setup.rrdcached.baseDir).filter((file) => file.startsWith('share-')).length} of 128 files`,
+      );
+      await expectEveryMinute(setup, hosts, start, 2);
+    } finally {
+      expect(await receiver.stop()).toBe(0);
+    }
+  });
 });
 
 describe('kurado receive through RabbitMQ (AMQP)', { timeout: 300_000 }, () => {

@@ -94,6 +94,28 @@ export class MqttConsumer {
     );
   }
 
+  /**
+   * End this receiver's persistent sessions for good (connect each client id with a clean
+   * session). A receiver that is decommissioned must do this: otherwise the broker keeps its
+   * sessions in the shared group and goes on queueing their share of every agent's messages.
+   */
+  async forgetSessions(): Promise<number> {
+    const count = this.inFlightLimit;
+    const prefix = this.options.clientIdPrefix ?? `kurado-receive-${hostname()}`;
+    await Promise.all(
+      Array.from({ length: count }, async (_, index) => {
+        const client = await mqtt.connectAsync(this.options.url, {
+          clientId: `${prefix}-${index}`,
+          clean: true,
+          protocolVersion: 4,
+          reconnectPeriod: 0,
+        });
+        await client.endAsync();
+      }),
+    );
+    return count;
+  }
+
   /** Stop taking messages; unacknowledged ones stay with the broker for the next start. */
   async stop(): Promise<void> {
     await Promise.all(this.clients.map((client) => client.endAsync(false)));
