@@ -1,0 +1,47 @@
+/**
+ * GET /graph/<host>/<plugin>/<graph>.png: one graph drawn by rrdtool, with an ETag per minute.
+ */
+import { createHash } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import { graphCacheControl, graphRequest, graphTarget, type RouteContext, runGraph } from './shared.js';
+
+export function registerGraphPngRoute(app: FastifyInstance, context: RouteContext): void {
+  const { store, graphs, metrics, now, nowSeconds, bootId } = context;
+
+  app.get('/graph/:host/:plugin/:file', async (request, reply) => {
+    const target = await graphTarget(context, request, reply, '.png', false, 'png');
+    if (!target) return reply;
+    const minute = Math.floor(now() / 60_000);
+    // Graphs change once a minute: the ETag names the request and the minute it was drawn in.
+    const etag = `"${createHash('sha1')
+      .update(
+        [
+          bootId,
+          minute,
+          target.host.address,
+          target.host.hostname,
+          target.plugin,
+          target.graph,
+          target.range.term,
+          target.range.from,
+          target.range.to,
+          target.range.width,
+          target.range.height,
+        ].join('\n'),
+      )
+      .digest('base64url')}"`;
+    const match = request.headers['if-none-match'];
+    if (match?.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag)) {
+      metrics.notModified.inc();
+      return reply.code(304).header('ETag', etag).header('Cache-Control', graphCacheControl(context)).send();
+    }
+    const meta = await store.meta(target.host.address, nowSeconds(), target.plugin);
+    const png = await runGraph(context, 'png', reply, () => graphs.renderPng(graphRequest(target), meta));
+    if (!png) return reply;
+    return reply
+      .type('image/png')
+      .header('ETag', etag)
+      .header('Cache-Control', graphCacheControl(context))
+      .send(png);
+  });
+}

@@ -1,0 +1,158 @@
+/**
+ * What server.ts hands every route module, and the helpers more than one of them needs
+ * (the PNG endpoint and the JSON data export resolve and render graphs the same way).
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import {
+  GraphNotFoundError,
+  type GraphRequest,
+  GraphRequestError,
+  type GraphService,
+} from '../../core/graphs/types.js';
+import type { Logger } from '../../core/log.js';
+import type { HostRecord, MetaStore } from '../../core/store/types.js';
+import {
+  DEFAULT_PNG_WIDTH,
+  parseRange,
+  QueryError,
+  type RangeQuery,
+  secondsToNextMinute,
+} from '../format.js';
+import type { WebMetrics } from '../metrics.js';
+
+export interface RouteContext {
+  store: MetaStore;
+  graphs: GraphService;
+  metrics: WebMetrics;
+  logger: Logger | undefined;
+  /** Epoch milliseconds. */
+  now: () => number;
+  /** Epoch seconds. */
+  nowSeconds: () => number;
+  /** Random per process, so a restarted server never answers 304 to an ETag of the previous one. */
+  bootId: string;
+  /** Behind authentication, so caches between us and the browser must not share responses. */
+  privateCache: boolean;
+  /** Render a view of views/ as a whole HTML page. */
+  page: (reply: FastifyReply, view: string, data: Record<string, unknown>) => FastifyReply;
+  /** Render the error view with a status code. */
+  htmlError: (reply: FastifyReply, code: number, title: string, message: string) => FastifyReply;
+}
+
+export function textError(reply: FastifyReply, code: number, message: string): FastifyReply {
+  return reply.code(code).type('text/plain; charset=utf-8').send(`${message}\n`);
+}
+
+/** The time range of a page as URL query parameters (from/to only for a custom range). */
+export function rangeParams(range: RangeQuery): Record<string, string | number | undefined> {
+  return {
+    term: range.term,
+    from: range.term === 'custom' ? range.from : undefined,
+    to: range.term === 'custom' ? range.to : undefined,
+  };
+}
+
+export type GraphKind = 'png' | 'data';
+
+export interface GraphTarget {
+  host: HostRecord;
+  plugin: string;
+  graph: string;
+  range: RangeQuery;
+}
+
+/** Resolve `/graph/<host>/<plugin>/<graph>.<ext>`; replies with 400/404 text and returns undefined. */
+export async function graphTarget(
+  context: RouteContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  extension: string,
+  optionalExtension: boolean,
+  kind: GraphKind,
+): Promise<GraphTarget | undefined> {
+  const { metrics } = context;
+  const params = request.params as { host: string; plugin: string; file: string };
+  let graph = params.file;
+  if (graph.endsWith(extension)) graph = graph.slice(0, -extension.length);
+  else if (!optionalExtension) {
+    metrics.renderErrors.inc({ kind, reason: 'not_found' });
+    textError(reply, 404, `404 Not Found: graph URLs end in ${extension}`);
+    return undefined;
+  }
+  let range: RangeQuery;
+  try {
+    range = parseRange(request.query as Record<string, unknown>, DEFAULT_PNG_WIDTH);
+  } catch (error) {
+    if (!(error instanceof QueryError)) throw error;
+    metrics.renderErrors.inc({ kind, reason: 'bad_request' });
+    textError(reply, 400, `400 Bad Request: ${error.message}`);
+    return undefined;
+  }
+  if (graph === '' || params.plugin === '') {
+    metrics.renderErrors.inc({ kind, reason: 'not_found' });
+    textError(reply, 404, '404 Not Found: empty plugin or graph name');
+    return undefined;
+  }
+  const host = await context.store.findHost(params.host);
+  if (!host) {
+    metrics.renderErrors.inc({ kind, reason: 'not_found' });
+    textError(reply, 404, `404 Not Found: unknown host "${params.host}"`);
+    return undefined;
+  }
+  return { host, plugin: params.plugin, graph, range };
+}
+
+export function graphRequest(target: GraphTarget): GraphRequest {
+  const request: GraphRequest = {
+    host: target.host.address,
+    plugin: target.plugin,
+    graph: target.graph,
+    term: target.range.term,
+    width: target.range.width,
+    height: target.range.height,
+    hostname: target.host.hostname,
+  };
+  if (target.range.from !== undefined) request.from = target.range.from;
+  if (target.range.to !== undefined) request.to = target.range.to;
+  return request;
+}
+
+/**
+ * Run a render or export with the pool metrics around it; a failure becomes a 404/400/500 text
+ * reply and undefined.
+ */
+export async function runGraph<T>(
+  context: RouteContext,
+  kind: GraphKind,
+  reply: FastifyReply,
+  work: () => Promise<T>,
+): Promise<T | undefined> {
+  const { metrics } = context;
+  const end = metrics.renderDuration.startTimer({ kind });
+  metrics.rendersInFlight.inc({ kind });
+  try {
+    const result = await work();
+    end();
+    return result;
+  } catch (error) {
+    if (error instanceof GraphNotFoundError) {
+      metrics.renderErrors.inc({ kind, reason: 'not_found' });
+      textError(reply, 404, `404 Not Found: ${error.message}`);
+    } else if (error instanceof GraphRequestError) {
+      metrics.renderErrors.inc({ kind, reason: 'bad_request' });
+      textError(reply, 400, `400 Bad Request: ${error.message}`);
+    } else {
+      metrics.renderErrors.inc({ kind, reason: 'error' });
+      context.logger?.error({ err: error }, 'graph request failed');
+      textError(reply, 500, `500 Internal Server Error: ${(error as Error).message}`);
+    }
+    return undefined;
+  } finally {
+    metrics.rendersInFlight.dec({ kind });
+  }
+}
+
+/** Graphs change once a minute: cache them until the next one. */
+export function graphCacheControl(context: RouteContext): string {
+  return `${context.privateCache ? 'private' : 'public'}, max-age=${secondsToNextMinute(context.now())}, must-revalidate`;
+}
