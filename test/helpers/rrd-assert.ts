@@ -1,5 +1,4 @@
 import { readdirSync } from 'node:fs';
-import path from 'node:path';
 import { RrdtoolProcess } from '../../src/core/rrd/rrdtool-process.js';
 
 /**
@@ -73,8 +72,4 @@ export async function eventually(
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${describe()}`);
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
-}
-
-export function hostDir(dataDir: string, host: string): string {
-  return path.join(dataDir, host);
 }

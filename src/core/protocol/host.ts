@@ -32,12 +32,9 @@ export function hostProblem(host: string): string | undefined {
 export function normalizeHost(raw: string): string {
   const trimmed = raw.trim();
   if (UNDERSCORED_IPV4.test(trimmed)) return trimmed.replaceAll('_', '.');
-  if (trimmed.endsWith('.') && isIP(trimmed) === 0) return trimmed.slice(0, -1).toLowerCase();
-  return isIP(trimmed) === 6
-    ? trimmed.toLowerCase()
-    : trimmed.includes(':')
-      ? trimmed
-      : trimmed.toLowerCase();
+  // DNS names are case-insensitive and may end in the root dot; IPv6 is written in lower case.
+  const name = trimmed.endsWith('.') && isIP(trimmed) === 0 ? trimmed.slice(0, -1) : trimmed;
+  return name.toLowerCase();
 }
 
 /** The host an MQTT topic `kurado/update/<host>` names, or an error message. */

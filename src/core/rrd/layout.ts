@@ -9,7 +9,9 @@ const SAFE_BYTE = /^[A-Za-z0-9_.-]$/;
  * metric, plugin or host name can ever leave data_dir.
  */
 export function escapePathComponent(component: string): string {
-  if (/^\.*$/.test(component)) return [...component].map(() => '%2E').join('') || '%';
+  // A lone `%` is what no non-empty name escapes to: an empty name stays one path level.
+  if (component === '') return '%';
+  if (/^\.+$/.test(component)) return '%2E'.repeat(component.length);
   let out = '';
   for (const char of component) {
     if (SAFE_BYTE.test(char)) out += char;
