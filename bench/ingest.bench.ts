@@ -17,7 +17,7 @@ import { RrdcachedClient } from '../src/core/rrd/rrdcached.js';
 import { startRrdcachedDaemon } from '../src/core/rrd/rrdcached-daemon.js';
 import type { RrdUpdate } from '../src/core/rrd/types.js';
 import { createRrdWriter } from '../src/core/rrd/writer.js';
-import { spawnKurado } from '../test/helpers/cli.js';
+import { type RunningKurado, spawnKurado } from '../test/helpers/cli.js';
 import { startMosquitto } from '../test/helpers/mosquitto.js';
 
 const AGENTS = Number(process.env.AGENTS ?? 500);
@@ -67,6 +67,7 @@ async function waitForUpdates(client: RrdcachedClient, target: number, timeoutMs
 const daemon = await startRrdcachedDaemon({ dataDir, stateDir: path.join(root, 'state') });
 const mosquitto = await startMosquitto();
 const client = new RrdcachedClient(daemon.address);
+let receiver: RunningKurado | undefined;
 try {
   console.log(
     `${AGENTS} agents × ${METRICS} metrics = ${FILES} files, ${ROUNDS} rounds per phase, 2 cores shared by all`,
@@ -131,7 +132,7 @@ try {
 
   // 3. Pipeline: agents → Mosquitto → kurado receive → rrdcached.
   const storeUrl = `sqlite:${path.join(root, 'kurado.db')}`;
-  const receiver = spawnKurado(
+  receiver = spawnKurado(
     [
       'receive',
       '--mqtt',
@@ -208,8 +209,9 @@ try {
   console.log(`publish → readable through rrdcached FETCH: ${Math.round(performance.now() - started)} ms`);
 
   await Promise.all(publishers.map((publisher) => publisher.endAsync()));
-  await receiver.stop();
 } finally {
+  // Also on failure: a receiver left running would retry forever against the removed broker.
+  await receiver?.stop();
   await client.close();
   await mosquitto.stop();
   await daemon.stop();
