@@ -1,6 +1,6 @@
 import type { Logger } from '../log.js';
-import { parseMessage } from '../protocol/lines.js';
-import type { MetaValue, MetricSample, Rejection, WarnValue } from '../protocol/types.js';
+import { type MetricKey, type MetricSink, parseMessageTo } from '../protocol/lines.js';
+import type { MetaValue, Rejection, WarnValue } from '../protocol/types.js';
 import { rrdFilePath } from '../rrd/layout.js';
 import type { RrdUpdate, RrdWriter } from '../rrd/types.js';
 import type { MetaStore } from '../store/types.js';
@@ -76,21 +76,19 @@ export class Ingestor {
     let rejectedCount = 0;
     let newest = 0;
 
+    // Metric lines become RRD updates as they are parsed: no MetricSample per value.
+    const onMetric: MetricSink = (host, key, parsedKey, value, timestamp) => {
+      updates.push({ path: this.pathFor(host, key, parsedKey), type: parsedKey.type, timestamp, value });
+      if (timestamp > newest) newest = timestamp;
+      noteReceived(received, host, parsedKey.plugin);
+    };
+
     for (const message of messages) {
-      const parsed = parseMessage(
+      const parsed = parseMessageTo(
         message.payload,
         message.host === undefined ? { now } : { host: message.host, now },
+        onMetric,
       );
-      for (const sample of parsed.metrics) {
-        updates.push({
-          path: this.pathFor(sample),
-          type: sample.type,
-          timestamp: sample.timestamp,
-          value: sample.value,
-        });
-        if (sample.timestamp > newest) newest = sample.timestamp;
-        noteReceived(received, sample.host, sample.plugin);
-      }
       for (const value of parsed.meta) {
         meta.push(value);
         noteReceived(received, value.host, value.plugin);
@@ -142,16 +140,16 @@ export class Ingestor {
     };
   }
 
-  private pathFor(sample: MetricSample): string {
-    let byKey = this.pathCache.get(sample.host);
+  private pathFor(host: string, key: string, parsedKey: MetricKey): string {
+    let byKey = this.pathCache.get(host);
     if (byKey === undefined) {
       byKey = new Map();
-      this.pathCache.set(sample.host, byKey);
+      this.pathCache.set(host, byKey);
     }
-    let path = byKey.get(sample.key);
+    let path = byKey.get(key);
     if (path === undefined) {
-      path = rrdFilePath(this.dataDir, sample.host, sample.plugin, sample.name, sample.type);
-      byKey.set(sample.key, path);
+      path = rrdFilePath(this.dataDir, host, parsedKey.plugin, parsedKey.name, parsedKey.type);
+      byKey.set(key, path);
     }
     return path;
   }

@@ -1,5 +1,5 @@
 import { hostProblem, normalizeHost, printable } from './host.js';
-import { DS_TYPES, type DsType, KINDS, type Kind, type ParsedMessage } from './types.js';
+import { DS_TYPES, type DsType, KINDS, type Kind, type MetricSample, type ParsedMessage } from './types.js';
 
 /** Longest line accepted; an agent line is about 80 bytes, a kernel version about 200. */
 export const MAX_LINE_LENGTH = 4096;
@@ -155,11 +155,40 @@ function unescapePlugin(raw: string): string {
   }
 }
 
+/** A metric key once checked: its type is known. */
+export type MetricKey = ParsedKey & { kind: 'metrics'; type: DsType };
+
+/**
+ * Receives each accepted metric line. The ingest hot path turns it straight into an RRD update,
+ * so no MetricSample is built for it (one object less per value for the garbage collector).
+ */
+export type MetricSink = (
+  host: string,
+  key: string,
+  parsedKey: MetricKey,
+  value: number | null,
+  timestamp: number,
+) => void;
+
 /**
  * Parse one message of lines. Never throws: every line that is not accepted lands in
  * `rejected` with a reason, and its neighbours are still parsed.
  */
 export function parseMessage(payload: string, options: ParseOptions): ParsedMessage {
+  const metrics: MetricSample[] = [];
+  const result = parseMessageTo(payload, options, (host, key, parsedKey, value, timestamp) => {
+    const { plugin, name, type } = parsedKey;
+    metrics.push({ host, key, plugin, name, type, value, timestamp });
+  });
+  result.metrics = metrics;
+  return result;
+}
+
+/**
+ * `parseMessage` for the ingest hot path: metric lines go to `onMetric` in order, and the
+ * result's `metrics` stays empty; meta, warnings and rejections are returned as usual.
+ */
+export function parseMessageTo(payload: string, options: ParseOptions, onMetric: MetricSink): ParsedMessage {
   const result: ParsedMessage = { metrics: [], meta: [], warnings: [], rejected: [] };
   const latest = options.now + MAX_FUTURE_SECONDS;
   let lineNumber = 0;
@@ -173,9 +202,8 @@ export function parseMessage(payload: string, options: ParseOptions): ParsedMess
     start = end + 1;
     if (line.endsWith('\r')) line = line.slice(0, -1);
     if (line.length === 0 || line.startsWith('#') || line.startsWith('//')) continue;
-    const reject = (reason: string, host?: string) => rejectLine(result, lineNumber, line, reason, host);
     if (line.length > MAX_LINE_LENGTH) {
-      reject(`line longer than ${MAX_LINE_LENGTH} characters`, options.host);
+      rejectLine(result, lineNumber, line, `line longer than ${MAX_LINE_LENGTH} characters`, options.host);
       continue;
     }
     // Fields by tab position rather than split(): this loop runs for every value received.
@@ -189,7 +217,10 @@ export function parseMessage(payload: string, options: ParseOptions): ParsedMess
     let epochText: string;
     if (tab2 < 0 || tab4 >= 0) {
       const count = line.split('\t').length;
-      reject(
+      rejectLine(
+        result,
+        lineNumber,
+        line,
         count < 3
           ? `missing field: expected key<TAB>value<TAB>epoch, got ${count} field(s)`
           : `too many fields: expected 3 or 4 TAB-separated fields, got ${count}`,
@@ -205,7 +236,7 @@ export function parseMessage(payload: string, options: ParseOptions): ParsedMess
       const address = normalizeHost(line.slice(0, tab1));
       const problem = hostProblem(address);
       if (problem) {
-        reject(`bad address field: ${problem}`, options.host);
+        rejectLine(result, lineNumber, line, `bad address field: ${problem}`, options.host);
         continue;
       }
       host = address;
@@ -214,16 +245,24 @@ export function parseMessage(payload: string, options: ParseOptions): ParsedMess
       epochText = line.slice(tab3 + 1);
     }
     if (host === undefined) {
-      reject('no host: the line has no address field and the message no host topic');
+      rejectLine(
+        result,
+        lineNumber,
+        line,
+        'no host: the line has no address field and the message no host topic',
+      );
       continue;
     }
     const parsedKey = parseKeyCached(key);
     if (typeof parsedKey === 'string') {
-      reject(parsedKey, host);
+      rejectLine(result, lineNumber, line, parsedKey, host);
       continue;
     }
     if (!EPOCH.test(epochText)) {
-      reject(
+      rejectLine(
+        result,
+        lineNumber,
+        line,
         epochText === '' ? 'missing timestamp' : `timestamp "${printable(epochText)}" is not epoch seconds`,
         host,
       );
@@ -231,11 +270,14 @@ export function parseMessage(payload: string, options: ParseOptions): ParsedMess
     }
     const timestamp = Number(epochText);
     if (timestamp < EARLIEST_TIMESTAMP) {
-      reject(`timestamp ${timestamp} is before 2000-01-01`, host);
+      rejectLine(result, lineNumber, line, `timestamp ${timestamp} is before 2000-01-01`, host);
       continue;
     }
     if (timestamp > latest) {
-      reject(
+      rejectLine(
+        result,
+        lineNumber,
+        line,
         `timestamp ${timestamp} is more than ${MAX_FUTURE_SECONDS} s ahead of this receiver's clock (${options.now})`,
         host,
       );
@@ -248,14 +290,20 @@ export function parseMessage(payload: string, options: ParseOptions): ParsedMess
       else if (NUMBER.test(value)) {
         number = Number(value);
         if (!Number.isFinite(number)) {
-          reject(`value "${printable(value)}" is out of range`, host);
+          rejectLine(result, lineNumber, line, `value "${printable(value)}" is out of range`, host);
           continue;
         }
       } else {
-        reject(`value "${printable(value)}" is not a number (or U for unknown)`, host);
+        rejectLine(
+          result,
+          lineNumber,
+          line,
+          `value "${printable(value)}" is not a number (or U for unknown)`,
+          host,
+        );
         continue;
       }
-      result.metrics.push({ host, key, plugin, name, type: parsedKey.type!, value: number, timestamp });
+      onMetric(host, key, parsedKey as MetricKey, number, timestamp);
     } else if (parsedKey.kind === 'meta') {
       result.meta.push({ host, plugin, name, value, timestamp });
     } else {
