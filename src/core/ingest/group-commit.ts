@@ -5,6 +5,11 @@ import type { InboundMessage, Ingestor, IngestReport } from './ingestor.js';
 export interface Delivery extends InboundMessage {
   /** Acknowledge (AMQP ack / MQTT PUBACK). Called once, after the group commit succeeded. */
   settle(): void;
+  /**
+   * The broker connection the message came on, when a connection hands over one message at a
+   * time and waits for its acknowledgement (MQTT): commits then go in rounds, see GroupCommitter.
+   */
+  source?: string;
 }
 
 export interface GroupCommitOptions {
@@ -14,13 +19,8 @@ export interface GroupCommitOptions {
   maxMessages?: number;
   /** How long the first message of a batch may wait for company, milliseconds. */
   maxDelayMs?: number;
-  /**
-   * Commit as soon as this many messages are pending: the number of broker connections that each
-   * hold one message until it is stored (MQTT). Committing whole rounds keeps those connections in
-   * lockstep, so consecutive messages of one host that the broker spread over several connections
-   * are stored in the order they were published (RRD files refuse a value older than their last).
-   */
-  roundSize?: number;
+  /** How long a round waits for the sources of the previous round, milliseconds. */
+  roundWaitMs?: number;
   /** Called after every successful commit, for counters and the per-minute summary. */
   onCommit?: (report: IngestReport) => void;
   /** Backoff bounds while rrdcached or the store is unreachable. */
@@ -33,6 +33,13 @@ export interface GroupCommitOptions {
  * one store transaction, and are acknowledged together. Only one commit runs at a time, so a
  * commit that takes longer simply makes the next group bigger. A failed commit is retried with
  * backoff, forever, with the same messages still unacknowledged: the broker keeps them.
+ *
+ * Deliveries with a `source` (MQTT connections in a shared subscription, each holding one message
+ * until it is acknowledged) are committed in rounds: the next commit waits, up to `roundWaitMs`,
+ * until every source of the previous commit has handed over its next message. The connections
+ * then drain their broker-side queues at the same pace, so consecutive messages of one host that
+ * the broker spread over several connections are stored in the order they were published, even
+ * after a backlog (an RRD file refuses a value older than its last one).
  */
 export class GroupCommitter {
   private pending: Delivery[] = [];
@@ -42,15 +49,17 @@ export class GroupCommitter {
   private paused = false;
   private readonly maxMessages: number;
   private readonly maxDelayMs: number;
-  private readonly roundSize: number;
+  private readonly roundWaitMs: number;
+  /** Sources of the last commit: the next round waits for each of them. */
+  private expected = new Set<string>();
   private readonly retryInitialMs: number;
   private readonly retryMaxMs: number;
   private wakeRetry: (() => void) | undefined;
 
   constructor(private readonly options: GroupCommitOptions) {
     this.maxMessages = options.maxMessages ?? 2000;
-    this.maxDelayMs = options.maxDelayMs ?? 50;
-    this.roundSize = Math.min(options.roundSize ?? Number.POSITIVE_INFINITY, this.maxMessages);
+    this.maxDelayMs = options.maxDelayMs ?? 20;
+    this.roundWaitMs = options.roundWaitMs ?? 250;
     this.retryInitialMs = options.retryInitialMs ?? 500;
     this.retryMaxMs = options.retryMaxMs ?? 30_000;
   }
@@ -62,9 +71,26 @@ export class GroupCommitter {
 
   add(delivery: Delivery): void {
     this.pending.push(delivery);
-    if (this.running || this.paused) return;
-    if (this.pending.length >= this.roundSize) this.kick();
-    else this.timer ??= setTimeout(() => this.kick(), this.maxDelayMs);
+    this.schedule();
+  }
+
+  /** Commit now when the round is complete, else after a short wait for company. */
+  private schedule(): void {
+    if (this.running || this.paused || this.pending.length === 0) return;
+    if (this.pending.length >= this.maxMessages || this.roundComplete()) {
+      this.kick();
+      return;
+    }
+    this.timer ??= setTimeout(() => this.kick(), this.expected.size > 0 ? this.roundWaitMs : this.maxDelayMs);
+  }
+
+  private roundComplete(): boolean {
+    if (this.expected.size === 0) return false;
+    let present = 0;
+    for (const delivery of this.pending) {
+      if (delivery.source !== undefined && this.expected.has(delivery.source)) present++;
+    }
+    return present >= this.expected.size;
   }
 
   /**
@@ -97,17 +123,14 @@ export class GroupCommitter {
       this.timer = undefined;
     }
     if (this.running || this.paused || this.pending.length === 0) return;
-    this.running = this.commitLoop().finally(() => {
+    const batch = this.pending.splice(0, this.maxMessages);
+    this.expected = new Set();
+    for (const delivery of batch) if (delivery.source !== undefined) this.expected.add(delivery.source);
+    this.running = this.commitWithRetry(batch).finally(() => {
       this.running = undefined;
-      if (this.pending.length > 0 && !this.stopped) this.kick();
+      if (this.stopped) this.kick();
+      else this.schedule();
     });
-  }
-
-  private async commitLoop(): Promise<void> {
-    while (this.pending.length > 0) {
-      const batch = this.pending.splice(0, this.maxMessages);
-      await this.commitWithRetry(batch);
-    }
   }
 
   private async commitWithRetry(batch: Delivery[]): Promise<void> {

@@ -6,8 +6,6 @@ import type { Ingestor, IngestReport } from './ingestor.js';
 export interface Consumer {
   start(onDelivery: (delivery: Delivery) => void): Promise<void>;
   stop(): Promise<void>;
-  /** Messages the consumer holds at most until they are settled (one per MQTT connection). */
-  readonly inFlightLimit?: number;
 }
 
 /** Counters since start; the per-minute summary logs their change. */
@@ -59,10 +57,6 @@ export class Receiver {
     };
     if (options.logger) committerOptions.logger = options.logger;
     if (options.maxMessagesPerCommit) committerOptions.maxMessages = options.maxMessagesPerCommit;
-    const limits = options.consumers.map((consumer) => consumer.inFlightLimit);
-    if (limits.every((limit) => limit !== undefined)) {
-      committerOptions.roundSize = limits.reduce((sum, limit) => sum + limit, 0);
-    }
     this.committer = new GroupCommitter(committerOptions);
   }
 

@@ -40,14 +40,9 @@ export class MqttConsumer {
     this.address = redactUrl(options.url);
   }
 
-  /** Each connection holds one message until it is settled. */
-  get inFlightLimit(): number {
-    return this.options.connections ?? DEFAULT_CONNECTIONS;
-  }
-
   /** Resolves once every connection is subscribed; keeps retrying while the broker is down. */
   async start(onDelivery: (delivery: Delivery) => void): Promise<void> {
-    const count = this.inFlightLimit;
+    const count = this.options.connections ?? DEFAULT_CONNECTIONS;
     const prefix = this.options.clientIdPrefix ?? `kurado-receive-${hostname()}`;
     const subscription = this.options.subscription ?? SHARED_UPDATE_SUBSCRIPTION;
     const subscribed: Promise<void>[] = [];
@@ -70,7 +65,7 @@ export class MqttConsumer {
           return;
         }
         const payload = typeof packet.payload === 'string' ? packet.payload : packet.payload.toString('utf8');
-        onDelivery({ payload, host: identity.host, settle: () => callback() });
+        onDelivery({ payload, host: identity.host, settle: () => callback(), source: String(index) });
       };
       client.on('error', (error) => this.logError(error));
       client.on('reconnect', () =>
@@ -100,7 +95,7 @@ export class MqttConsumer {
    * sessions in the shared group and goes on queueing their share of every agent's messages.
    */
   async forgetSessions(): Promise<number> {
-    const count = this.inFlightLimit;
+    const count = this.options.connections ?? DEFAULT_CONNECTIONS;
     const prefix = this.options.clientIdPrefix ?? `kurado-receive-${hostname()}`;
     await Promise.all(
       Array.from({ length: count }, async (_, index) => {
