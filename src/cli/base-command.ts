@@ -2,6 +2,12 @@ import { Command, Errors, Flags, type Interfaces } from '@oclif/core';
 import { type ConfigOverrides, type KuradoConfig, loadConfig } from '../core/config.js';
 import { createLogger, type Logger } from '../core/log.js';
 
+/** `--graphs-dir`, for the commands that draw graphs (serve, graph render/list, config check). */
+export const graphsDirFlag = Flags.string({
+  description:
+    'Site graph templates (*.toml) that add to or override the shipped ones. [env: KURADO_GRAPHS_DIR]',
+});
+
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<
   (typeof BaseCommand)['baseFlags'] & T['flags']
 >;
@@ -79,6 +85,9 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     if (this.flags['data-dir']) overrides.dataDir = this.flags['data-dir'];
     if (this.flags.rrdcached) overrides.rrdcached = this.flags.rrdcached;
     if (this.flags.store) overrides.storeUrl = this.flags.store;
+    // Only the commands that declare graphsDirFlag have it.
+    const graphsDir = (this.flags as { 'graphs-dir'?: string })['graphs-dir'];
+    if (graphsDir) overrides.graphsDir = graphsDir;
     return overrides;
   }
 }

@@ -1,5 +1,5 @@
 import { Flags } from '@oclif/core';
-import { BaseCommand } from '../cli/base-command.js';
+import { BaseCommand, graphsDirFlag } from '../cli/base-command.js';
 import { type ConfigOverrides, redactUrl } from '../core/config.js';
 import { createGraphService } from '../core/graphs/service.js';
 import { openStore } from '../core/store/index.js';
@@ -44,10 +44,7 @@ accepts only requests an authenticating reverse proxy marked with that header (c
       description: 'Only these peer addresses/CIDR ranges may connect (repeatable); others get 403.',
       multiple: true,
     }),
-    'graphs-dir': Flags.string({
-      description:
-        'Site graph templates (*.toml) that add to or override the shipped ones. [env: KURADO_GRAPHS_DIR]',
-    }),
+    'graphs-dir': graphsDirFlag,
     'render-processes': Flags.integer({
       description: 'rrdtool processes drawing PNGs. [default: CPU count]',
       min: 1,
@@ -64,7 +61,6 @@ accepts only requests an authenticating reverse proxy marked with that header (c
     if (this.flags['trusted-proxy-header']) web.trustedProxyHeader = this.flags['trusted-proxy-header'];
     if (this.flags['allow-from']?.length) web.allowFrom = this.flags['allow-from'];
     overrides.web = web;
-    if (this.flags['graphs-dir']) overrides.graphsDir = this.flags['graphs-dir'];
     return overrides;
   }
 

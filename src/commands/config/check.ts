@@ -1,13 +1,7 @@
 import { existsSync } from 'node:fs';
 import { Flags } from '@oclif/core';
-import { BaseCommand } from '../../cli/base-command.js';
-import {
-  ConfigError,
-  type ConfigOverrides,
-  type KuradoConfig,
-  loadConfig,
-  redactUrl,
-} from '../../core/config.js';
+import { BaseCommand, graphsDirFlag } from '../../cli/base-command.js';
+import { ConfigError, type KuradoConfig, loadConfig, redactUrl } from '../../core/config.js';
 import { checkTemplatesWithRrdtool } from '../../core/graphs/check.js';
 import { loadTemplates } from '../../core/graphs/loader.js';
 import type { TemplateError } from '../../core/graphs/template.js';
@@ -27,10 +21,7 @@ image later.`;
   ];
 
   static override flags = {
-    'graphs-dir': Flags.string({
-      description:
-        'Site graph templates (*.toml) that add to or override the shipped ones. [env: KURADO_GRAPHS_DIR]',
-    }),
+    'graphs-dir': graphsDirFlag,
     rrdtool: Flags.boolean({
       description: 'Let rrdtool draw every template once (needs rrdtool on PATH).',
       default: true,
@@ -48,12 +39,6 @@ image later.`;
       // Report it in run() with the template errors instead of dying on the first one.
       this.configError = error;
     }
-  }
-
-  protected override configOverrides(): ConfigOverrides {
-    const overrides = super.configOverrides();
-    if (this.flags['graphs-dir']) overrides.graphsDir = this.flags['graphs-dir'];
-    return overrides;
   }
 
   public async run(): Promise<void> {

@@ -1,7 +1,6 @@
 import { Args, Flags } from '@oclif/core';
-import { BaseCommand } from '../../cli/base-command.js';
+import { BaseCommand, graphsDirFlag } from '../../cli/base-command.js';
 import { resolveHost, unknownHostMessage } from '../../cli/graph-host.js';
-import type { ConfigOverrides } from '../../core/config.js';
 import { createGraphService, TemplateLoadError } from '../../core/graphs/service.js';
 
 export default class GraphList extends BaseCommand<typeof GraphList> {
@@ -22,17 +21,8 @@ automatic graph per metric (key <metric>.<type>).`;
 
   static override flags = {
     json: Flags.boolean({ description: 'Print JSON (plugins → groups → graphs).' }),
-    'graphs-dir': Flags.string({
-      description:
-        'Site graph templates (*.toml) that add to or override the shipped ones. [env: KURADO_GRAPHS_DIR]',
-    }),
+    'graphs-dir': graphsDirFlag,
   };
-
-  protected override configOverrides(): ConfigOverrides {
-    const overrides = super.configOverrides();
-    if (this.flags['graphs-dir']) overrides.graphsDir = this.flags['graphs-dir'];
-    return overrides;
-  }
 
   public async run(): Promise<void> {
     const { args } = await this.parse(GraphList);

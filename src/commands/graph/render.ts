@@ -1,8 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { Args, Flags } from '@oclif/core';
-import { BaseCommand } from '../../cli/base-command.js';
+import { BaseCommand, graphsDirFlag } from '../../cli/base-command.js';
 import { resolveHost, unknownHostMessage } from '../../cli/graph-host.js';
-import type { ConfigOverrides } from '../../core/config.js';
 import { createGraphService, TemplateLoadError } from '../../core/graphs/service.js';
 import { GRAPH_STYLE } from '../../core/graphs/style.js';
 import { GraphNotFoundError, GraphRequestError, TERMS, type Term } from '../../core/graphs/types.js';
@@ -63,17 +62,8 @@ HOST is an address or a hostname known to the store; GRAPH is a key from "kurado
       max: GRAPH_STYLE.maxHeight,
     }),
     out: Flags.string({ char: 'o', description: 'Write the PNG here instead of stdout.' }),
-    'graphs-dir': Flags.string({
-      description:
-        'Site graph templates (*.toml) that add to or override the shipped ones. [env: KURADO_GRAPHS_DIR]',
-    }),
+    'graphs-dir': graphsDirFlag,
   };
-
-  protected override configOverrides(): ConfigOverrides {
-    const overrides = super.configOverrides();
-    if (this.flags['graphs-dir']) overrides.graphsDir = this.flags['graphs-dir'];
-    return overrides;
-  }
 
   public async run(): Promise<void> {
     const { args } = await this.parse(GraphRender);
