@@ -52,6 +52,8 @@ export class GroupCommitter {
   private readonly roundWaitMs: number;
   /** Sources of the last commit: the next round waits for each of them. */
   private expected = new Set<string>();
+  /** Sources of `expected` that have handed over a message since. */
+  private arrived = new Set<string>();
   private readonly retryInitialMs: number;
   private readonly retryMaxMs: number;
   private wakeRetry: (() => void) | undefined;
@@ -71,6 +73,8 @@ export class GroupCommitter {
 
   add(delivery: Delivery): void {
     this.pending.push(delivery);
+    if (delivery.source !== undefined && this.expected.has(delivery.source))
+      this.arrived.add(delivery.source);
     this.schedule();
   }
 
@@ -85,12 +89,7 @@ export class GroupCommitter {
   }
 
   private roundComplete(): boolean {
-    if (this.expected.size === 0) return false;
-    let present = 0;
-    for (const delivery of this.pending) {
-      if (delivery.source !== undefined && this.expected.has(delivery.source)) present++;
-    }
-    return present >= this.expected.size;
+    return this.expected.size > 0 && this.arrived.size >= this.expected.size;
   }
 
   /**
@@ -126,6 +125,11 @@ export class GroupCommitter {
     const batch = this.pending.splice(0, this.maxMessages);
     this.expected = new Set();
     for (const delivery of batch) if (delivery.source !== undefined) this.expected.add(delivery.source);
+    this.arrived = new Set();
+    for (const delivery of this.pending) {
+      if (delivery.source !== undefined && this.expected.has(delivery.source))
+        this.arrived.add(delivery.source);
+    }
     this.running = this.commitWithRetry(batch).finally(() => {
       this.running = undefined;
       if (this.stopped) this.kick();
