@@ -181,7 +181,9 @@ export function tcpExchange(
     socket.setNoDelay(true);
     socket.setEncoding('utf8');
     socket.on('error', (err) => finish(networkError(err, where, context)));
-    socket.on('close', () => finish(new FetchError(`${where} closed the connection before answering in full`)));
+    socket.on('close', () =>
+      finish(new FetchError(`${where} closed the connection before answering in full`)),
+    );
     socket.on('data', (chunk: string) => {
       buffer += chunk;
       if (buffer.length > MAX_REPLY_BYTES) {

@@ -218,7 +218,11 @@ export async function startMemcached(): Promise<RunningServer> {
  * A "black hole": accepts TCP connections on a free loopback port and never answers, like a
  * hung server. Connections it holds are destroyed by `stop`.
  */
-export async function startBlackHole(): Promise<{ port: number; connections(): number; stop(): Promise<void> }> {
+export async function startBlackHole(): Promise<{
+  port: number;
+  connections(): number;
+  stop(): Promise<void>;
+}> {
   const sockets = new Set<Socket>();
   let accepted = 0;
   const server: Server = createServer((socket) => {

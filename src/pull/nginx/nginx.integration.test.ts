@@ -58,7 +58,9 @@ describe('nginx fetcher against bad targets', () => {
   it('a target that accepts and never answers costs only the timeout', async () => {
     const hole = await startBlackHole();
     try {
-      const { ms, error } = await timed(runFetch(nginxFetcher, pullTarget('nginx', [String(hole.port)]), 400));
+      const { ms, error } = await timed(
+        runFetch(nginxFetcher, pullTarget('nginx', [String(hole.port)]), 400),
+      );
       expect(error).toEqual(new FetchError(`no answer from 127.0.0.1:${hole.port} within 400 ms`));
       expect(hole.connections()).toBe(1);
       expect(ms).toBeGreaterThanOrEqual(350);
