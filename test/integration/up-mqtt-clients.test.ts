@@ -35,7 +35,7 @@ describe('kurado up: the embedded broker accepts the MQTT clients Mosquitto acce
       `127.0.0.1:${mqttPort}`,
       '--no-agent',
     ]);
-    const line = await up.waitForLog(/Kurado is up/);
+    const line = await up.waitForLog(/"mqttPort":/);
     expect(JSON.parse(line).mqttPort).toBe(mqttPort);
     reader = new RrdReader(`unix:${path.join(dataDir, '.kurado-state', 'rrdcached.sock')}`);
   }, 60_000);
