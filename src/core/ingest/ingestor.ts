@@ -1,7 +1,8 @@
+import { join as joinPath } from 'node:path';
 import type { Logger } from '../log.js';
 import { type MetricKey, type MetricSink, parseMessageTo } from '../protocol/lines.js';
 import type { MetaValue, Rejection, WarnValue } from '../protocol/types.js';
-import { rrdFilePath } from '../rrd/layout.js';
+import { escapePathComponent, rrdFilePath, withoutServerPaths } from '../rrd/layout.js';
 import type { RrdUpdate, RrdWriter } from '../rrd/types.js';
 import type { MetaStore } from '../store/types.js';
 
@@ -205,7 +206,8 @@ function writeFailureWarnings(
   return [...byHost].map(([host, list]) => ({
     host,
     ...WRITE_FAILURE_WARNING,
-    message: `${list.length} value(s) not stored; ${list[0]!.reason}`,
+    // Shown in the UI: files relative to the host's directory (plugin/metric), no server paths.
+    message: `${list.length} value(s) not stored; ${withoutServerPaths(list[0]!.reason, dataDir, joinPath(dataDir, escapePathComponent(host)))}`,
     timestamp: now,
   }));
 }
