@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { DsType } from '../protocol/types.js';
+import { throwIfDataDirFull } from './disk-full.js';
 import { createArguments } from './layout.js';
 import {
   parseIllegalUpdateTime,
@@ -178,6 +179,7 @@ abstract class FileWriter implements RrdWriter {
     if (updates.length === 0) return report;
     const files = groupByFile(updates, report);
     await this.store(files, report);
+    await throwIfDataDirFull(report.failed, this.dataDir);
     this.remember(files);
     return report;
   }
