@@ -54,7 +54,12 @@ export class PrivateMariadb {
   }
 
   async query<T>(name: string, sql: string): Promise<T[]> {
-    const connection = await createConnection({ host: '127.0.0.1', port: this.port, user: 'root', database: name });
+    const connection = await createConnection({
+      host: '127.0.0.1',
+      port: this.port,
+      user: 'root',
+      database: name,
+    });
     try {
       const [rows] = await connection.query(sql);
       return rows as T[];

@@ -31,7 +31,10 @@ export interface PrivateRrdcached {
  * throws with rrdcached's stderr when it does not come up.
  */
 export async function startRrdcached(
-  options: { tcp?: boolean; /** An existing `-b` directory (a test's own mount); not deleted by stop(). */ baseDir?: string } = {},
+  options: {
+    tcp?: boolean /** An existing `-b` directory (a test's own mount); not deleted by stop(). */;
+    baseDir?: string;
+  } = {},
 ): Promise<PrivateRrdcached> {
   // Short prefix: a unix socket path must stay under 108 bytes.
   const root = mkdtempSync(path.join(tmpdir(), 'krc-'));
