@@ -1,7 +1,7 @@
 import type { Logger } from '../log.js';
 import { type MetricKey, type MetricSink, parseMessageTo } from '../protocol/lines.js';
 import type { MetaValue, Rejection, WarnValue } from '../protocol/types.js';
-import { rrdFilePath } from '../rrd/layout.js';
+import { hostDirectory, parseRrdPath, rrdFilePath, withoutServerPaths } from '../rrd/layout.js';
 import type { RrdUpdate, RrdWriter } from '../rrd/types.js';
 import type { MetaStore } from '../store/types.js';
 
@@ -190,14 +190,7 @@ function writeFailureWarnings(
 ): WarnValue[] {
   const byHost = new Map<string, { path: string; reason: string }[]>();
   for (const failure of failed) {
-    const relative = failure.path.startsWith(dataDir) ? failure.path.slice(dataDir.length + 1) : failure.path;
-    const hostDir = relative.split('/')[0] ?? '';
-    let host: string;
-    try {
-      host = decodeURIComponent(hostDir);
-    } catch {
-      host = hostDir;
-    }
+    const host = parseRrdPath(dataDir, failure.path)?.host ?? '';
     const list = byHost.get(host);
     if (list) list.push(failure);
     else byHost.set(host, [failure]);
@@ -205,7 +198,8 @@ function writeFailureWarnings(
   return [...byHost].map(([host, list]) => ({
     host,
     ...WRITE_FAILURE_WARNING,
-    message: `${list.length} value(s) not stored; ${list[0]!.reason}`,
+    // Shown in the UI: files relative to the host's directory (plugin/metric), no server paths.
+    message: `${list.length} value(s) not stored; ${withoutServerPaths(list[0]!.reason, dataDir, hostDirectory(dataDir, host))}`,
     timestamp: now,
   }));
 }

@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { PluginGraphs, Term } from '../../core/graphs/types.js';
+import { BASE_PLUGIN, baseState } from '../../core/store/status.js';
 import {
   type HostRecord,
   type HostStatus,
@@ -32,6 +33,7 @@ import {
   TERM_BUTTONS,
   WIDTHS,
 } from '../format.js';
+import { capped } from '../limits.js';
 import { type RouteContext, rangeParams } from './shared.js';
 
 const STATUS_LABEL: Record<HostStatus, string> = {
@@ -231,15 +233,26 @@ export function registerPageRoutes(app: FastifyInstance, context: RouteContext):
     const listed = await graphs.list(host.address, meta);
     const report = statuses.get(host.address);
     const params = { ...rangeParams(range), width: range.width };
-    const plugins = pluginViews(host, listed, meta, warnings, params);
-    const pluginFilter = single(query.plugin);
-    const base = lastReceived.find((entry) => entry.plugin === 'base');
-    const stale =
-      host.plugins.includes('base') && (!base || nowS - base.at > STALE_AFTER_SECONDS)
-        ? base
-          ? `Metrics are not updated in the last 5 minutes. This host or its agent has been down. Last updated: ${localTimeText(base.at)}`
-          : 'No metrics were ever received from this host.'
+    // A host that sent 100,000 warnings still gets a page of bounded size.
+    const metaShown = capped(meta, context.limits.metaPerHost);
+    const warningsShown = capped(warnings, context.limits.warningsPerHost);
+    const plugins = pluginViews(host, listed, metaShown.items, warningsShown.items, params);
+    const truncated =
+      metaShown.truncated || warningsShown.truncated
+        ? `Showing ${metaShown.items.length} of ${meta.length} meta values and ${warningsShown.items.length} of ${warnings.length} warnings.`
         : undefined;
+    const pluginFilter = single(query.plugin);
+    const base = baseState(
+      host.plugins,
+      lastReceived.find((entry) => entry.plugin === BASE_PLUGIN)?.at,
+      nowS,
+    );
+    const stale =
+      base.state === 'stale'
+        ? `Metrics are not updated in the last ${STALE_AFTER_SECONDS / 60} minutes. This host or its agent has been down. Last updated: ${localTimeText(base.receivedAt)}`
+        : base.state === 'never'
+          ? 'No metrics were ever received from this host.'
+          : undefined;
     const to = range.to ?? Math.floor(nowS / 900) * 900;
     const from = range.from ?? to - 32 * 3600;
     const here = (extra: Record<string, string | number | undefined>) =>
@@ -259,6 +272,7 @@ export function registerPageRoutes(app: FastifyInstance, context: RouteContext):
       shown: pluginFilter ? plugins.filter((p) => p.plugin === pluginFilter) : plugins,
       pluginFilter,
       stale,
+      truncated,
       range,
       terms: TERM_BUTTONS.map((button) => ({
         ...button,
