@@ -14,6 +14,8 @@ export const TIMEOUT_SETTING = 'timeout';
 export const FETCH_WARNING = 'fetch';
 /** The warning naming output lines of a fetcher that are not `key<TAB>value[<TAB>epoch]`. */
 export const OUTPUT_WARNING = 'output';
+/** How long a fetcher may take to give up after its signal aborted. */
+const ABORT_GRACE_MS = 100;
 /** Longest reason kept in a warning. */
 const MAX_REASON_LENGTH = 300;
 /** Settings whose values never appear in a warning, even when a fetcher's error quotes them. */
@@ -152,6 +154,10 @@ export class PullWorker {
         this.totals.stored++;
         if (failed) this.totals.failed++;
         this.latencies.push(this.now() - received);
+        this.options.logger.debug(
+          { host: job.host, plugin: job.plugin, minute: job.minute, failed },
+          'pull job stored',
+        );
       },
     });
   }
@@ -198,11 +204,12 @@ export class PullWorker {
     };
     const controller = new AbortController();
     let timer: NodeJS.Timeout | undefined;
-    // A fetcher that ignores the signal still costs only the timeout: the race ends the job.
+    // The signal tells the fetcher to give up (its error names the endpoint); one that ignores
+    // it still costs only the timeout and a moment: the race ends the job.
     const timedOut = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         controller.abort();
-        reject(new Error(`no answer within ${timeoutMs} ms`));
+        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), ABORT_GRACE_MS);
       }, timeoutMs);
     });
     try {
