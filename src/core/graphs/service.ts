@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { listMetrics, listPlugins, metricOfFileName, pluginDirectory } from '../rrd/layout.js';
+import { RrdtoolError } from '../rrd/rrdtool-process.js';
 import type { MetaEntry } from '../store/types.js';
 import {
   type ArgumentContext,
@@ -151,8 +152,8 @@ export function createGraphService(options: GraphServiceOptions): KuradoGraphSer
       return await pool.run(args);
     } catch (error) {
       const at = args.indexOf('--daemon');
-      if (at < 0 || !/Unable to connect to rrdcached/.test((error as Error).message)) throw error;
-      options.onDaemonUnreachable?.((error as Error).message);
+      if (at < 0 || !(error instanceof RrdtoolError && error.kind === 'daemon-unreachable')) throw error;
+      options.onDaemonUnreachable?.(error.message);
       return pool.run([...args.slice(0, at), ...args.slice(at + 2)]);
     }
   };

@@ -59,16 +59,32 @@ export interface RrdtoolResult {
 }
 
 /** A command rrdtool answered with `ERROR: …`, or one that never got an answer. */
+export type RrdtoolErrorKind =
+  /** rrdtool answered `ERROR:` (a bad argument, a missing file…); `reply` holds its words. */
+  | 'answered'
+  /** rrdtool answered that it could not connect to rrdcached (`--daemon`); `reply` holds its words. */
+  | 'daemon-unreachable'
+  /** No answer within the timeout; the process was killed and the next command gets a new one. */
+  | 'timeout'
+  /** The process crashed, exited or could not be started while the command ran. */
+  | 'died';
+
 export class RrdtoolError extends Error {
   override name = 'RrdtoolError';
   constructor(
     message: string,
+    readonly kind: RrdtoolErrorKind,
     /** The command line as sent (cut to a readable length). */
     readonly command: string,
+    /** rrdtool's own `ERROR:` text, when it answered. */
+    readonly reply?: string,
   ) {
     super(message);
   }
 }
+
+/** How rrdtool words "could not reach rrdcached" in its `ERROR:` answer (rrd_client.c). */
+const DAEMON_UNREACHABLE = /Unable to connect to rrdcached/;
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 const STDERR_KEEP = 4096;
@@ -241,6 +257,7 @@ export class RrdtoolProcess {
         undefined,
         new RrdtoolError(
           `rrdtool ${job.args[0]} did not answer within ${job.timeoutMs} ms; killed pid ${child.pid} (command: ${shorten(job.line)})`,
+          'timeout',
           shorten(job.line),
         ),
       );
@@ -296,6 +313,7 @@ export class RrdtoolProcess {
       undefined,
       new RrdtoolError(
         `${reason} while running ${job.args[0]} (command: ${shorten(job.line)})`,
+        'died',
         shorten(job.line),
       ),
     );
@@ -353,7 +371,9 @@ export class RrdtoolProcess {
         undefined,
         new RrdtoolError(
           `rrdtool ${job.args[0]} failed: ${message} (command: ${shorten(job.line)})`,
+          DAEMON_UNREACHABLE.test(message) ? 'daemon-unreachable' : 'answered',
           shorten(job.line),
+          message,
         ),
       );
       return;
