@@ -64,9 +64,9 @@ export class RenderPool {
 }
 
 /**
- * Did the command fail because its process died (crash, kill) rather than because rrdtool
- * answered `ERROR:`? A timeout is not retried: the same command would most likely hang again.
+ * Did the command fail because its process died or could not start rather than because
+ * rrdtool answered `ERROR:`? A timeout is not retried: the same command would most likely hang again.
  */
 function diedWithProcess(error: unknown): boolean {
-  return error instanceof RrdtoolError && error.kind === 'died';
+  return error instanceof RrdtoolError && (error.kind === 'died' || error.kind === 'not-started');
 }

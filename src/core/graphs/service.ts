@@ -1,6 +1,12 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { listMetrics, listPlugins, metricOfFileName, pluginDirectory } from '../rrd/layout.js';
+import {
+  listMetrics,
+  listPlugins,
+  metricOfFileName,
+  pluginDirectory,
+  withoutServerPaths,
+} from '../rrd/layout.js';
 import { RrdtoolError } from '../rrd/rrdtool-process.js';
 import type { MetaEntry } from '../store/types.js';
 import {
@@ -23,6 +29,7 @@ import { resolveRange } from './terms.js';
 import {
   type GraphData,
   GraphNotFoundError,
+  GraphRenderError,
   type GraphRequest,
   GraphRequestError,
   type GraphService,
@@ -115,8 +122,7 @@ export function createGraphService(options: GraphServiceOptions): KuradoGraphSer
     const own = metrics(request.host, request.plugin);
     if (own.size === 0) {
       const known = plugins(request.host);
-      if (known.length === 0)
-        throw new GraphNotFoundError(`no data for host "${request.host}" under ${dataDir}`);
+      if (known.length === 0) throw new GraphNotFoundError(`no data for host "${request.host}"`);
       throw new GraphNotFoundError(
         `host "${request.host}" has no data for plugin "${request.plugin}"; plugins: ${known.join(', ')}`,
       );
@@ -147,7 +153,7 @@ export function createGraphService(options: GraphServiceOptions): KuradoGraphSer
    * last minutes rrdcached still holds are missing, but the graph is not a broken image).
    * `rrdtool graph` already falls back by itself; `xport` does not.
    */
-  const run = async (args: string[]) => {
+  const runOrFallBack = async (args: string[]) => {
     try {
       return await pool.run(args);
     } catch (error) {
@@ -155,6 +161,28 @@ export function createGraphService(options: GraphServiceOptions): KuradoGraphSer
       if (at < 0 || !(error instanceof RrdtoolError && error.kind === 'daemon-unreachable')) throw error;
       options.onDaemonUnreachable?.(error.message);
       return pool.run([...args.slice(0, at), ...args.slice(at + 2)]);
+    }
+  };
+
+  /** rrdtool's failure as a GraphRenderError: the reason for users, the detail as `cause`. */
+  const renderError = (error: unknown): GraphRenderError => {
+    let reason = 'the rrdtool process drawing graphs stopped unexpectedly';
+    if (error instanceof RrdtoolError) {
+      const { operation, reply, timeoutMs } = error.details;
+      if (reply !== undefined) reason = `rrdtool ${operation} failed: ${reply}`;
+      else if (error.kind === 'timeout' && timeoutMs !== undefined)
+        reason = `drawing took longer than ${timeoutMs / 1000} s and was stopped`;
+      else if (error.kind === 'not-started') reason = 'rrdtool could not be started';
+    }
+    if (options.rrdcached) reason = reason.split(options.rrdcached).join('rrdcached');
+    return new GraphRenderError(withoutServerPaths(reason, dataDir), { cause: error });
+  };
+
+  const run = async (args: string[]) => {
+    try {
+      return await runOrFallBack(args);
+    } catch (error) {
+      throw renderError(error);
     }
   };
 
@@ -181,7 +209,7 @@ export function createGraphService(options: GraphServiceOptions): KuradoGraphSer
       const { args } = prepare(request, meta);
       const result = await run(['graphv', '-', ...renderArgs(args)]);
       if (!result.image || result.image.length === 0) {
-        throw new Error(
+        throw new GraphRenderError(
           `rrdtool graphv returned no image for ${request.host}/${request.plugin}/${request.graph}`,
         );
       }

@@ -66,20 +66,33 @@ export type RrdtoolErrorKind =
   | 'daemon-unreachable'
   /** No answer within the timeout; the process was killed and the next command gets a new one. */
   | 'timeout'
-  /** The process crashed, exited or could not be started while the command ran. */
-  | 'died';
+  /** The process crashed or exited while the command ran. */
+  | 'died'
+  /** The rrdtool binary could not be started. */
+  | 'not-started';
 
 export class RrdtoolError extends Error {
   override name = 'RrdtoolError';
   constructor(
     message: string,
     readonly kind: RrdtoolErrorKind,
-    /** The command line as sent (cut to a readable length). */
-    readonly command: string,
-    /** rrdtool's own `ERROR:` text, when it answered. */
-    readonly reply?: string,
+    readonly details: {
+      /** The rrdtool command: `graphv`, `xport`, `update`… */
+      operation: string;
+      /** The command line as sent (cut to a readable length). */
+      command: string;
+      /** rrdtool's own `ERROR:` text, when it answered. */
+      reply?: string;
+      /** The timeout that ran out, for kind `timeout`. */
+      timeoutMs?: number;
+    },
   ) {
     super(message);
+  }
+
+  /** rrdtool's own `ERROR:` text, when it answered. */
+  get reply(): string | undefined {
+    return this.details.reply;
   }
 }
 
@@ -258,7 +271,7 @@ export class RrdtoolProcess {
         new RrdtoolError(
           `rrdtool ${job.args[0]} did not answer within ${job.timeoutMs} ms; killed pid ${child.pid} (command: ${shorten(job.line)})`,
           'timeout',
-          shorten(job.line),
+          { operation: job.args[0] as string, command: shorten(job.line), timeoutMs: job.timeoutMs },
         ),
       );
     }, job.timeoutMs);
@@ -286,7 +299,10 @@ export class RrdtoolProcess {
     child.on('error', (error) => {
       if (this.child !== child) return;
       this.child = undefined;
-      this.failCurrent(`cannot run "${this.binary} -"${this.cwd ? ` in ${this.cwd}` : ''}: ${error.message}`);
+      this.failCurrent(
+        `cannot run "${this.binary} -"${this.cwd ? ` in ${this.cwd}` : ''}: ${error.message}`,
+        'not-started',
+      );
     });
     // 'close', not 'exit': output written just before a crash is still read first.
     child.on('close', (code, signal) => {
@@ -306,16 +322,15 @@ export class RrdtoolProcess {
     child.kill('SIGKILL');
   }
 
-  private failCurrent(reason: string): void {
+  private failCurrent(reason: string, kind: 'died' | 'not-started' = 'died'): void {
     const job = this.current;
     if (!job) return;
     this.finish(
       undefined,
-      new RrdtoolError(
-        `${reason} while running ${job.args[0]} (command: ${shorten(job.line)})`,
-        'died',
-        shorten(job.line),
-      ),
+      new RrdtoolError(`${reason} while running ${job.args[0]} (command: ${shorten(job.line)})`, kind, {
+        operation: job.args[0] as string,
+        command: shorten(job.line),
+      }),
     );
   }
 
@@ -372,8 +387,7 @@ export class RrdtoolProcess {
         new RrdtoolError(
           `rrdtool ${job.args[0]} failed: ${message} (command: ${shorten(job.line)})`,
           DAEMON_UNREACHABLE.test(message) ? 'daemon-unreachable' : 'answered',
-          shorten(job.line),
-          message,
+          { operation: job.args[0] as string, command: shorten(job.line), reply: message },
         ),
       );
       return;
