@@ -1,3 +1,5 @@
+import type { Dirent } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { DsType } from '../protocol/types.js';
 
@@ -41,6 +43,35 @@ export function rrdFilePath(
     escapePathComponent(plugin),
     `${escapePathComponent(`${name}.${type}`)}.rrd`,
   );
+}
+
+/** `<data_dir>/<host>`: the directory that holds every file of one host. */
+export function hostDirectory(dataDir: string, host: string): string {
+  return path.join(dataDir, escapePathComponent(host));
+}
+
+/**
+ * Every metric file of `host` on disk, as the paths rrdFilePath gives (`<host>/<plugin>/*.rrd`);
+ * empty when the host has no directory. One directory listing per plugin, no stat.
+ */
+export async function listHostFiles(dataDir: string, host: string): Promise<string[]> {
+  const directory = hostDirectory(dataDir, host);
+  const files: string[] = [];
+  let plugins: Dirent[];
+  try {
+    plugins = await readdir(directory, { withFileTypes: true });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return files;
+    throw error;
+  }
+  for (const plugin of plugins) {
+    if (!plugin.isDirectory()) continue;
+    const pluginDirectory = path.join(directory, plugin.name);
+    for (const name of await readdir(pluginDirectory).catch(() => [] as string[])) {
+      if (name.endsWith('.rrd')) files.push(path.join(pluginDirectory, name));
+    }
+  }
+  return files;
 }
 
 /** RRA definition of every metric file: AVERAGE/MIN/MAX × 1 min×2 d, 5 min×10 d, 1 h×40 d, 1 d×3 y. */
