@@ -53,7 +53,7 @@ describe('graph query parameters', () => {
 
   it('explains what is wrong', () => {
     expect(() => parseRange({ term: 'decade' }, 500)).toThrow(QueryError);
-    expect(() => parseRange({ width: '99999' }, 500)).toThrow('width=99999 must be between 100 and 4000');
+    expect(() => parseRange({ width: '99999' }, 500)).toThrow('width=99999 must be between 100 and 3000');
     expect(() => parseRange({ height: '-1' }, 500)).toThrow('height="-1" must be a whole number');
   });
 });

@@ -1,3 +1,4 @@
+import { GRAPH_STYLE } from '../core/graphs/style.js';
 import { TERMS, type Term } from '../core/graphs/types.js';
 import type { MetaEntry } from '../core/store/types.js';
 
@@ -19,11 +20,6 @@ export const DEFAULT_PAGE_WIDTH = 500;
 export const DEFAULT_COMPARE_WIDTH = 420;
 /** `/graph/...png` without `width=` (upstream default). */
 export const DEFAULT_PNG_WIDTH = 460;
-export const DEFAULT_HEIGHT = 100;
-export const MIN_WIDTH = 100;
-export const MAX_WIDTH = 4000;
-export const MIN_HEIGHT = 40;
-export const MAX_HEIGHT = 2000;
 export const MAX_COMPARE_HOSTS = 500;
 
 /** `up 3 days, 4:05` from seconds (upstream `uptime2str`). */
@@ -182,8 +178,20 @@ export function parseRange(
   if (!TERMS.includes(term)) throw new QueryError(`term="${termText}" must be one of ${TERMS.join(', ')}`);
   const range: RangeQuery = {
     term,
-    width: parseInteger(single(query.width), 'width', MIN_WIDTH, MAX_WIDTH, defaultWidth),
-    height: parseInteger(single(query.height), 'height', MIN_HEIGHT, MAX_HEIGHT, DEFAULT_HEIGHT),
+    width: parseInteger(
+      single(query.width),
+      'width',
+      GRAPH_STYLE.minWidth,
+      GRAPH_STYLE.maxWidth,
+      defaultWidth,
+    ),
+    height: parseInteger(
+      single(query.height),
+      'height',
+      GRAPH_STYLE.minHeight,
+      GRAPH_STYLE.maxHeight,
+      GRAPH_STYLE.defaultHeight,
+    ),
   };
   if (term === 'custom') {
     if (fromText === undefined || toText === undefined)

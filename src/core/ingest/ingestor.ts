@@ -10,7 +10,7 @@ import {
 import type { Logger } from '../log.js';
 import { type MetricSink, parseMessageTo } from '../protocol/lines.js';
 import type { MetaValue, Rejection, WarnValue } from '../protocol/types.js';
-import { listHostFiles, rrdFilePath } from '../rrd/layout.js';
+import { listHostFiles, parseRrdPath, rrdFilePath } from '../rrd/layout.js';
 import type { RrdUpdate, RrdWriter } from '../rrd/types.js';
 import type { MetaStore } from '../store/types.js';
 import { FileLimit } from './file-limit.js';
@@ -397,14 +397,7 @@ function writeFailureWarnings(
 ): WarnValue[] {
   const byHost = new Map<string, { path: string; reason: string }[]>();
   for (const failure of failed) {
-    const relative = failure.path.startsWith(dataDir) ? failure.path.slice(dataDir.length + 1) : failure.path;
-    const hostDir = relative.split('/')[0] ?? '';
-    let host: string;
-    try {
-      host = decodeURIComponent(hostDir);
-    } catch {
-      host = hostDir;
-    }
+    const host = parseRrdPath(dataDir, failure.path)?.host ?? '';
     const list = byHost.get(host);
     if (list) list.push(failure);
     else byHost.set(host, [failure]);

@@ -1,0 +1,19 @@
+import { nginxFetcher } from './nginx/nginx.js';
+import type { Fetcher } from './types.js';
+
+const FETCHERS: readonly Fetcher[] = [nginxFetcher];
+
+const BY_NAME = new Map(FETCHERS.map((f) => [f.name, f]));
+
+/** Names of the plugins a worker pulls, in a stable order. `base` is the agent's and never pulled. */
+export const PULL_PLUGIN_NAMES: readonly string[] = FETCHERS.map((f) => f.name);
+
+/** The fetcher for a plugin name (`nginx`), or undefined when the plugin is push-only (`base`). */
+export function fetcherFor(name: string): Fetcher | undefined {
+  return BY_NAME.get(name);
+}
+
+/** Whether a role's plugin is pulled by workers (has a fetcher). */
+export function isPullPlugin(name: string): boolean {
+  return BY_NAME.has(name);
+}
