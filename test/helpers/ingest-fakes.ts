@@ -143,6 +143,7 @@ export class FakeIngest {
       duplicates: 0,
       created: 0,
       failed: 0,
+      refused: 0,
       newHosts: [],
       lagSeconds: 0,
     };
