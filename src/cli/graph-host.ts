@@ -1,7 +1,6 @@
-import { existsSync, readdirSync } from 'node:fs';
-import path from 'node:path';
+import { existsSync } from 'node:fs';
 import type { KuradoConfig } from '../core/config.js';
-import { escapePathComponent, unescapePathComponent } from '../core/rrd/layout.js';
+import { hostDirectory, listHosts } from '../core/rrd/layout.js';
 import { openStore, parseStoreUrl } from '../core/store/index.js';
 import type { MetaEntry, MetaStore } from '../core/store/types.js';
 
@@ -12,18 +11,6 @@ export interface ResolvedHost {
   meta: MetaEntry[];
   /** Why the store could not be asked (graphs still work from the files alone). */
   storeProblem?: string;
-}
-
-/** Host directories under data_dir, unescaped. */
-export function hostDirectories(dataDir: string): string[] {
-  try {
-    return readdirSync(dataDir, { withFileTypes: true })
-      .filter((d) => d.isDirectory())
-      .map((d) => unescapePathComponent(d.name))
-      .sort();
-  } catch {
-    return [];
-  }
 }
 
 /** Open the store without creating an embedded database that does not exist yet. */
@@ -47,7 +34,7 @@ export async function resolveHost(settings: KuradoConfig, given: string): Promis
   }
   try {
     const record = store ? await store.findHost(given).catch(() => undefined) : undefined;
-    const onDisk = existsSync(path.join(settings.dataDir, escapePathComponent(given)));
+    const onDisk = existsSync(hostDirectory(settings.dataDir, given));
     const address = onDisk ? given : record?.address;
     if (address === undefined) return undefined;
     const hostname = record && record.hostname !== record.address ? record.hostname : undefined;
@@ -71,7 +58,7 @@ export async function resolveHost(settings: KuradoConfig, given: string): Promis
 
 /** "unknown host" with what exists, cut to a readable length. */
 export function unknownHostMessage(given: string, dataDir: string): string {
-  const hosts = hostDirectories(dataDir);
+  const hosts = listHosts(dataDir);
   if (hosts.length === 0) return `unknown host "${given}": no host has data under ${dataDir}`;
   const shown = hosts.slice(0, 30).join(', ');
   return `unknown host "${given}" (neither a directory under ${dataDir} nor a host in the store); hosts with data: ${shown}${hosts.length > 30 ? `, … (${hosts.length} in all)` : ''}`;

@@ -1,6 +1,6 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { escapePathComponent, unescapePathComponent } from '../rrd/layout.js';
+import { listMetrics, listPlugins, metricOfFileName, pluginDirectory } from '../rrd/layout.js';
 import type { MetaEntry } from '../store/types.js';
 import {
   type ArgumentContext,
@@ -86,31 +86,10 @@ export function createGraphService(options: GraphServiceOptions): KuradoGraphSer
     ...(options.rrdtoolBinary ? { binary: options.rrdtoolBinary } : {}),
   });
 
-  const hostDir = (host: string) => path.join(dataDir, escapePathComponent(host));
-
-  const plugins = (host: string): string[] => {
-    try {
-      return readdirSync(hostDir(host), { withFileTypes: true })
-        .filter((d) => d.isDirectory())
-        .map((d) => unescapePathComponent(d.name))
-        .sort(pluginOrder);
-    } catch {
-      return [];
-    }
-  };
+  const plugins = (host: string): string[] => listPlugins(dataDir, host).sort(pluginOrder);
 
   /** `name.type` of every metric file of a host's plugin. */
-  const metrics = (host: string, plugin: string): Set<string> => {
-    const out = new Set<string>();
-    try {
-      for (const file of readdirSync(path.join(hostDir(host), escapePathComponent(plugin)))) {
-        if (file.endsWith('.rrd')) out.add(unescapePathComponent(file.slice(0, -4)));
-      }
-    } catch {
-      // no directory: no metrics
-    }
-    return out;
-  };
+  const metrics = (host: string, plugin: string): Set<string> => new Set(listMetrics(dataDir, host, plugin));
 
   const checkRequest = (request: GraphRequest) => {
     const { width, height } = request;
@@ -143,13 +122,13 @@ export function createGraphService(options: GraphServiceOptions): KuradoGraphSer
     }
     const template = templates.templates.get(pluginName(request.plugin));
     const graph = findGraph(request.plugin, template, request.graph, own, metaMap(meta, request.plugin));
-    const ownDir = path.join(hostDir(request.host), escapePathComponent(request.plugin));
+    const ownDir = pluginDirectory(dataDir, request.host, request.plugin);
     const ctx: ArgumentContext = {
       dataDir,
       host: request.host,
       exists: (file) =>
         path.dirname(file) === ownDir
-          ? own.has(unescapePathComponent(path.basename(file, '.rrd')))
+          ? own.has(metricOfFileName(path.basename(file)) ?? '')
           : existsSync(file),
       range,
       width: request.width,

@@ -1,7 +1,7 @@
 import type { Logger } from '../log.js';
 import { type MetricKey, type MetricSink, parseMessageTo } from '../protocol/lines.js';
 import type { MetaValue, Rejection, WarnValue } from '../protocol/types.js';
-import { rrdFilePath } from '../rrd/layout.js';
+import { parseRrdPath, rrdFilePath } from '../rrd/layout.js';
 import type { RrdUpdate, RrdWriter } from '../rrd/types.js';
 import type { MetaStore } from '../store/types.js';
 
@@ -190,14 +190,7 @@ function writeFailureWarnings(
 ): WarnValue[] {
   const byHost = new Map<string, { path: string; reason: string }[]>();
   for (const failure of failed) {
-    const relative = failure.path.startsWith(dataDir) ? failure.path.slice(dataDir.length + 1) : failure.path;
-    const hostDir = relative.split('/')[0] ?? '';
-    let host: string;
-    try {
-      host = decodeURIComponent(hostDir);
-    } catch {
-      host = hostDir;
-    }
+    const host = parseRrdPath(dataDir, failure.path)?.host ?? '';
     const list = byHost.get(host);
     if (list) list.push(failure);
     else byHost.set(host, [failure]);

@@ -1,3 +1,4 @@
+import { escapedLength, MAX_ESCAPED_NAME_LENGTH, NAME_MAX } from '../rrd/layout.js';
 import { hostProblem, normalizeHost, printable } from './host.js';
 import { DS_TYPES, type DsType, KINDS, type Kind, type MetricSample, type ParsedMessage } from './types.js';
 
@@ -81,7 +82,7 @@ export function metricNameProblem(name: string): string | undefined {
     return `name "${printable(name)}" has an empty or dot-only part`;
   }
   if (/%2e|%2f|%5c|%00/i.test(name)) return `name "${printable(name)}" hides a path character in %-escapes`;
-  // `<name>.<type>.rrd` escaped (3 bytes per UTF-8 byte outside [A-Za-z0-9_.-]) must fit NAME_MAX.
+  // `<name>.<type>.rrd` escaped must fit in one file name.
   if (escapedLength(name) > MAX_ESCAPED_NAME_LENGTH) {
     return `name "${printable(name)}" is too long once escaped for a file name (more than ${MAX_ESCAPED_NAME_LENGTH} bytes)`;
   }
@@ -104,22 +105,6 @@ export function pluginIdentifierProblem(plugin: string): string | undefined {
     return `plugin identifier "${printable(plugin)}" is too long once escaped for a directory name (more than ${NAME_MAX} bytes)`;
   }
   return undefined;
-}
-
-/** Longest file or directory name (ext4, xfs and most others), in bytes. */
-const NAME_MAX = 255;
-/** NAME_MAX less `.absolute.rrd`, the longest suffix a metric file gets. */
-const MAX_ESCAPED_NAME_LENGTH = NAME_MAX - '.absolute.rrd'.length;
-const PATH_SAFE = /^[A-Za-z0-9_.-]$/;
-
-/** Length of `text` as the RRD layout escapes it: `%XX` for every UTF-8 byte outside [A-Za-z0-9_.-]. */
-function escapedLength(text: string): number {
-  let length = 0;
-  for (const char of text) {
-    if (PATH_SAFE.test(char)) length += 1;
-    else length += 3 * Buffer.byteLength(char);
-  }
-  return length;
 }
 
 function rejectLine(result: ParsedMessage, line: number, text: string, reason: string, host?: string): void {

@@ -1,12 +1,19 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { hostFromTopic } from '../protocol/host.js';
 import { parseMessage } from '../protocol/lines.js';
 import { DS_TYPES } from '../protocol/types.js';
 import {
   createArguments,
+  escapedLength,
   escapePathComponent,
+  listHosts,
+  listMetrics,
+  listPlugins,
+  parseRrdPath,
   RRA_DEFINITIONS,
   rrdFilePath,
   unescapePathComponent,
@@ -243,6 +250,87 @@ describe('escapePathComponent', () => {
     expect(escapePathComponent('../x')).toBe('..%2Fx');
     expect(escapePathComponent('%2e%2e')).toBe('%252e%252e');
     expect(escapePathComponent('a\u0000b')).toBe('a%00b');
+  });
+});
+
+describe('unescapePathComponent', () => {
+  it('maps any name, the empty one included, to a component and back', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.constant(''), fc.string({ unit: 'grapheme', maxLength: 40 })), (text) => {
+        const escaped = escapePathComponent(text);
+        expect(escaped).toMatch(SAFE_COMPONENT);
+        expect(escapedLength(text)).toBe(escaped.length);
+        expect(unescapePathComponent(escaped)).toBe(text);
+      }),
+      { numRuns: 2000 },
+    );
+    expect(escapePathComponent('')).toBe('%');
+    expect(unescapePathComponent('%')).toBe('');
+  });
+
+  it('never throws on a name Kurado did not create, and gives no name for one it would not write', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 30 }), (component) => {
+        const name = unescapePathComponent(component);
+        if (name !== undefined) expect(escapePathComponent(name)).toBe(component);
+      }),
+      { numRuns: 2000 },
+    );
+    for (const stray of ['%%', 'a%', '%zz', '%e9', '%2e', 'a b', '%C3', '.', '..']) {
+      expect(unescapePathComponent(stray), stray).toBeUndefined();
+    }
+  });
+});
+
+describe('listing a tree', () => {
+  const root = mkdtempSync(path.join(tmpdir(), 'kurado-layout-'));
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+  const touch = (file: string) => {
+    mkdirSync(path.dirname(file), { recursive: true });
+    writeFileSync(file, '');
+  };
+
+  it('lists hosts, plugins and metrics it wrote, and skips what it did not create', () => {
+    touch(rrdFilePath(root, 'web01', 'base', 'cpu-user', 'derive'));
+    touch(rrdFilePath(root, 'web01', 'nginx:8080:/nginx_status', 'active', 'gauge'));
+    touch(rrdFilePath(root, 'web01', 'base', 'ディスク', 'gauge'));
+    touch(rrdFilePath(root, '', 'base', '', 'gauge'));
+    touch(path.join(root, 'web01', 'base', '100%.gauge.rrd'));
+    touch(path.join(root, 'web01', 'base', 'notes.txt'));
+    touch(path.join(root, 'web01', 'base', 'load.rrd'));
+    mkdirSync(path.join(root, 'web01', 'stray%'), { recursive: true });
+    mkdirSync(path.join(root, 'copy of web01%zz'), { recursive: true });
+    mkdirSync(path.join(root, '%e9t%e9'), { recursive: true });
+    writeFileSync(path.join(root, 'README'), '');
+
+    expect(listHosts(root)).toEqual(['', 'web01']);
+    expect(listPlugins(root, 'web01')).toEqual(['base', 'nginx:8080:/nginx_status']);
+    expect(listMetrics(root, 'web01', 'base')).toEqual(['cpu-user.derive', 'ディスク.gauge']);
+    expect(listMetrics(root, '', 'base')).toEqual(['.gauge']);
+    expect(listPlugins(root, 'nowhere')).toEqual([]);
+    expect(listMetrics(root, 'web01', 'nowhere')).toEqual([]);
+    expect(listHosts(path.join(root, 'nowhere'))).toEqual([]);
+  });
+
+  it('reads host, plugin and metric back out of a file path, raw where it does not decode', () => {
+    fc.assert(
+      fc.property(
+        hostileHost,
+        pluginText,
+        nameText,
+        fc.constantFrom(...DS_TYPES),
+        (host, plugin, name, type) => {
+          expect(parseRrdPath(root, rrdFilePath(root, host, plugin, name, type))).toEqual({
+            host: unescapePathComponent(escapePathComponent(host)),
+            plugin: unescapePathComponent(escapePathComponent(plugin)),
+            metric: unescapePathComponent(escapePathComponent(`${name}.${type}`)),
+          });
+        },
+      ),
+      { numRuns: 1000 },
+    );
+    expect(parseRrdPath(root, path.join(root, 'a%', 'base'))).toEqual({ host: 'a%', plugin: 'base' });
+    expect(parseRrdPath(root, '/elsewhere/web01/base/x.gauge.rrd')).toBeUndefined();
   });
 });
 

@@ -1,7 +1,15 @@
+import { type Dirent, readdirSync } from 'node:fs';
 import path from 'node:path';
-import type { DsType } from '../protocol/types.js';
+import { DS_TYPES, type DsType } from '../protocol/types.js';
 
 const SAFE_BYTE = /^[A-Za-z0-9_.-]$/;
+const DS_TYPE_SET: ReadonlySet<string> = new Set(DS_TYPES);
+const RRD_SUFFIX = '.rrd';
+
+/** Longest file or directory name (ext4, xfs and most others), in bytes. */
+export const NAME_MAX = 255;
+/** Longest escaped metric name: NAME_MAX less `.absolute.rrd`, the longest suffix a metric file gets. */
+export const MAX_ESCAPED_NAME_LENGTH = NAME_MAX - `.absolute${RRD_SUFFIX}`.length;
 
 /**
  * Escape one path component from a whitelist: `[A-Za-z0-9_.-]` stay, every other byte of the
@@ -22,9 +30,41 @@ export function escapePathComponent(component: string): string {
   return out;
 }
 
-/** The inverse of escapePathComponent, for listing what is on disk. */
-export function unescapePathComponent(component: string): string {
-  return decodeURIComponent(component);
+/** Length of `text` once escaped by escapePathComponent (an empty text escapes to `%`). */
+export function escapedLength(text: string): number {
+  if (text === '') return 1;
+  let length = 0;
+  for (const char of text) {
+    if (SAFE_BYTE.test(char)) length += 1;
+    else length += 3 * Buffer.byteLength(char);
+  }
+  return length;
+}
+
+/**
+ * The inverse of escapePathComponent, for listing what is on disk: the name a component stands
+ * for, or undefined when escapePathComponent would never have written it (a stray `%`, an invalid
+ * or lower-case escape, a character outside the whitelist: a directory Kurado did not create).
+ */
+export function unescapePathComponent(component: string): string | undefined {
+  if (component === '%') return '';
+  let name: string;
+  try {
+    name = decodeURIComponent(component);
+  } catch {
+    return undefined;
+  }
+  return escapePathComponent(name) === component ? name : undefined;
+}
+
+/** `<data_dir>/<host>`, escaped. */
+export function hostDirectory(dataDir: string, host: string): string {
+  return path.join(dataDir, escapePathComponent(host));
+}
+
+/** `<data_dir>/<host>/<plugin>`, escaped. */
+export function pluginDirectory(dataDir: string, host: string, plugin: string): string {
+  return path.join(dataDir, escapePathComponent(host), escapePathComponent(plugin));
 }
 
 /** `<data_dir>/<host>/<plugin>/<name>.<type>.rrd`, every component escaped. */
@@ -35,12 +75,82 @@ export function rrdFilePath(
   name: string,
   type: DsType,
 ): string {
-  return path.join(
-    dataDir,
-    escapePathComponent(host),
-    escapePathComponent(plugin),
-    `${escapePathComponent(`${name}.${type}`)}.rrd`,
-  );
+  return path.join(pluginDirectory(dataDir, host, plugin), metricFileName(`${name}.${type}`));
+}
+
+/** `<name>.<type>.rrd` escaped, from the metric's `<name>.<type>`. */
+function metricFileName(metric: string): string {
+  return `${escapePathComponent(metric)}${RRD_SUFFIX}`;
+}
+
+/** A metric file's `<name>.<type>` (unescaped), or undefined for a file Kurado did not create. */
+export function metricOfFileName(file: string): string | undefined {
+  if (!file.endsWith(RRD_SUFFIX)) return undefined;
+  const metric = unescapePathComponent(file.slice(0, -RRD_SUFFIX.length));
+  if (metric === undefined) return undefined;
+  const dot = metric.lastIndexOf('.');
+  return dot >= 0 && DS_TYPE_SET.has(metric.slice(dot + 1)) ? metric : undefined;
+}
+
+/** The parts of a path under data_dir, decoded; undefined when it is not below data_dir. */
+export interface RrdPathParts {
+  host: string;
+  plugin?: string;
+  /** `<name>.<type>` of a metric file. */
+  metric?: string;
+}
+
+/**
+ * Where `file` sits in the tree: its host, plugin and metric, decoded. A component Kurado did not
+ * create is returned as it stands on disk, so a message about it still names it.
+ */
+export function parseRrdPath(dataDir: string, file: string): RrdPathParts | undefined {
+  const relative = path.relative(dataDir, file);
+  if (
+    relative === '' ||
+    relative === '..' ||
+    relative.startsWith(`..${path.sep}`) ||
+    path.isAbsolute(relative)
+  )
+    return undefined;
+  const [host = '', plugin, metricFile, ...deeper] = relative.split(path.sep);
+  if (deeper.length > 0) return undefined;
+  const parts: RrdPathParts = { host: unescapePathComponent(host) ?? host };
+  if (plugin !== undefined) parts.plugin = unescapePathComponent(plugin) ?? plugin;
+  if (metricFile !== undefined) parts.metric = metricOfFileName(metricFile) ?? metricFile;
+  return parts;
+}
+
+/** Names of the entries of `directory` that Kurado created; none when it cannot be read. */
+function listNames(directory: string, directories: boolean): string[] {
+  let entries: Dirent[];
+  try {
+    entries = readdirSync(directory, { withFileTypes: true });
+  } catch {
+    return [];
+  }
+  const out: string[] = [];
+  for (const entry of entries) {
+    if (entry.isDirectory() !== directories) continue;
+    const name = directories ? unescapePathComponent(entry.name) : metricOfFileName(entry.name);
+    if (name !== undefined) out.push(name);
+  }
+  return out.sort();
+}
+
+/** Hosts with a directory under data_dir, sorted; directories Kurado did not create are left out. */
+export function listHosts(dataDir: string): string[] {
+  return listNames(dataDir, true);
+}
+
+/** Plugin identifiers with a directory under the host's, sorted. */
+export function listPlugins(dataDir: string, host: string): string[] {
+  return listNames(hostDirectory(dataDir, host), true);
+}
+
+/** `<name>.<type>` of every metric file of a host's plugin, sorted. */
+export function listMetrics(dataDir: string, host: string, plugin: string): string[] {
+  return listNames(pluginDirectory(dataDir, host, plugin), false);
 }
 
 /** RRA definition of every metric file: AVERAGE/MIN/MAX × 1 min×2 d, 5 min×10 d, 1 h×40 d, 1 d×3 y. */

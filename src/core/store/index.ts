@@ -15,7 +15,7 @@ export { AUTO_EXPIRE_EVERY_SECONDS, META_REFRESH_SECONDS, StoreError, type Store
 export { LATEST_SCHEMA_VERSION, MIGRATIONS } from './migrations.js';
 export { MysqlStore } from './mysql.js';
 export { SqliteStore } from './sqlite.js';
-export { BASE_PLUGIN, evaluateStatus, formatAge } from './status.js';
+export { BASE_PLUGIN, type BaseState, baseState, evaluateStatus, formatAge } from './status.js';
 export * from './types.js';
 
 export const DEFAULT_MYSQL_PORT = 3306;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { evaluateStatus, formatAge } from './status.js';
+import { baseState, evaluateStatus, formatAge } from './status.js';
+import { STALE_AFTER_SECONDS } from './types.js';
 
 const T = 1_800_000_000;
 
@@ -66,5 +67,34 @@ describe('formatAge', () => {
       '1 d',
       '1 d 1 h',
     ]);
+  });
+});
+
+describe('base state (the "agent down" rule)', () => {
+  it('expects base when the role lists it or the host ever sent it', () => {
+    expect(baseState(['nginx:80'], undefined, T)).toEqual({ state: 'not-expected' });
+    expect(baseState(['base'], undefined, T)).toEqual({ state: 'never' });
+    expect(baseState(['nginx:80'], T - 60, T)).toEqual({ state: 'fresh', receivedAt: T - 60 });
+    expect(baseState([], T - STALE_AFTER_SECONDS - 1, T)).toEqual({
+      state: 'stale',
+      receivedAt: T - STALE_AFTER_SECONDS - 1,
+      age: STALE_AFTER_SECONDS + 1,
+    });
+    expect(baseState(['base'], T - STALE_AFTER_SECONDS, T).state).toBe('fresh');
+  });
+
+  it('makes the host critical exactly when base is never received or stale', () => {
+    for (const [plugins, at] of [
+      [['base'], undefined],
+      [[], T - 3600],
+      [['base'], T - 10],
+      [['nginx:80'], undefined],
+    ] as const) {
+      const received = new Map<string, number>([['nginx:80', T - 10]]);
+      if (at !== undefined) received.set('base', at);
+      const { state } = baseState(plugins, at, T);
+      const { status } = evaluateStatus({ plugins: [...plugins], received, recentWarnings: [] }, T);
+      expect(status === 'critical', `${plugins} ${at}`).toBe(state === 'never' || state === 'stale');
+    }
   });
 });

@@ -24,8 +24,33 @@ export interface StatusFacts {
   recentWarnings: { plugin: string; name: string; message: string; receivedAt: number }[];
 }
 
+/** How `base` looks for a host: not expected, fresh, never received or stale. */
+export type BaseState =
+  | { state: 'not-expected' }
+  | { state: 'fresh'; receivedAt: number }
+  | { state: 'never' }
+  | { state: 'stale'; receivedAt: number; age: number };
+
 /**
- * The design's status rules (DESIGN §4, upstream `Host::status`), checked in this order:
+ * The "agent down" rule, used by the status, the host page's warning and `kurado status`: a host
+ * expects `base` when its role lists it or it ever sent it; it is down when `base` was never
+ * received or is older than STALE_AFTER_SECONDS.
+ */
+export function baseState(
+  plugins: readonly string[],
+  baseReceivedAt: number | undefined,
+  now: number,
+): BaseState {
+  if (baseReceivedAt === undefined)
+    return plugins.includes(BASE_PLUGIN) ? { state: 'never' } : { state: 'not-expected' };
+  const age = now - baseReceivedAt;
+  return age > STALE_AFTER_SECONDS
+    ? { state: 'stale', receivedAt: baseReceivedAt, age }
+    : { state: 'fresh', receivedAt: baseReceivedAt };
+}
+
+/**
+ * The status rules (as upstream CloudForecast's `Host::status`), checked in this order:
  * - unknown: nothing was ever received from the host (listed but never seen);
  * - critical: the host lists `base` or ever sent it, and `base` was never received or is older
  *   than STALE_AFTER_SECONDS;
@@ -41,13 +66,10 @@ export function evaluateStatus(facts: StatusFacts, now: number): HostStatusRepor
 
   if (facts.received.size === 0 && warnings.length === 0) return report('unknown', 'never received anything');
 
-  const expectsBase = facts.plugins.includes(BASE_PLUGIN) || baseReceivedAt !== undefined;
-  if (expectsBase) {
-    if (baseReceivedAt === undefined) return report('critical', `${BASE_PLUGIN} never received`);
-    const age = now - baseReceivedAt;
-    if (age > STALE_AFTER_SECONDS)
-      return report('critical', `${BASE_PLUGIN} not received for ${formatAge(age)}`);
-  }
+  const base = baseState(facts.plugins, baseReceivedAt, now);
+  if (base.state === 'never') return report('critical', `${BASE_PLUGIN} never received`);
+  if (base.state === 'stale')
+    return report('critical', `${BASE_PLUGIN} not received for ${formatAge(base.age)}`);
 
   const reasons: string[] = [];
   if (warnings.length > 0) {

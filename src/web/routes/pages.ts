@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { PluginGraphs, Term } from '../../core/graphs/types.js';
+import { BASE_PLUGIN, baseState } from '../../core/store/status.js';
 import {
   type HostRecord,
   type HostStatus,
@@ -233,13 +234,17 @@ export function registerPageRoutes(app: FastifyInstance, context: RouteContext):
     const params = { ...rangeParams(range), width: range.width };
     const plugins = pluginViews(host, listed, meta, warnings, params);
     const pluginFilter = single(query.plugin);
-    const base = lastReceived.find((entry) => entry.plugin === 'base');
+    const base = baseState(
+      host.plugins,
+      lastReceived.find((entry) => entry.plugin === BASE_PLUGIN)?.at,
+      nowS,
+    );
     const stale =
-      host.plugins.includes('base') && (!base || nowS - base.at > STALE_AFTER_SECONDS)
-        ? base
-          ? `Metrics are not updated in the last 5 minutes. This host or its agent has been down. Last updated: ${localTimeText(base.at)}`
-          : 'No metrics were ever received from this host.'
-        : undefined;
+      base.state === 'stale'
+        ? `Metrics are not updated in the last ${STALE_AFTER_SECONDS / 60} minutes. This host or its agent has been down. Last updated: ${localTimeText(base.receivedAt)}`
+        : base.state === 'never'
+          ? 'No metrics were ever received from this host.'
+          : undefined;
     const to = range.to ?? Math.floor(nowS / 900) * 900;
     const from = range.from ?? to - 32 * 3600;
     const here = (extra: Record<string, string | number | undefined>) =>
