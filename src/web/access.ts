@@ -1,4 +1,4 @@
-import { createHash, randomBytes, scrypt as scryptCallback, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, scrypt as scryptCallback, timingSafeEqual } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import ipaddr from 'ipaddr.js';
 
@@ -91,16 +91,84 @@ export function loadUsersFile(file: string): Map<string, StoredHash> {
   return parseUsersFile(text, file);
 }
 
+/** What a flood of logins may cost the server; `kurado serve` flags set some of them. */
+export interface AuthLimits {
+  /** Wrong passwords one client (IPv4 address or IPv6 /64) may send per window; then 429. */
+  failuresPerWindow: number;
+  failureWindowMs: number;
+  /**
+   * scrypt checks running at once. They run on libuv's thread pool (4 threads by default),
+   * which gzip, static files and DNS share: a flood must never hold all of it.
+   */
+  maxConcurrentChecks: number;
+  /** Checks waiting for a slot; past this a new one is refused with 503 at once. */
+  maxQueuedChecks: number;
+  /** How long a successful check is remembered (a browser sends credentials with every PNG). */
+  verifiedTtlMs: number;
+  /** Remembered logins at most (the oldest is forgotten first). */
+  verifiedMax: number;
+  /** Client addresses whose failures are tracked at most (the oldest window is dropped first). */
+  trackedClientsMax: number;
+}
+
+export const DEFAULT_AUTH_LIMITS: AuthLimits = {
+  failuresPerWindow: 10,
+  failureWindowMs: 60_000,
+  maxConcurrentChecks: 2,
+  maxQueuedChecks: 32,
+  verifiedTtlMs: 5 * 60_000,
+  verifiedMax: 10_000,
+  trackedClientsMax: 100_000,
+};
+
+export type AuthResult =
+  | { ok: true; user: string }
+  /** `missing`: no or unreadable credentials (the browser has not asked the user yet). */
+  | { ok: false; reason: 'missing' | 'auth' }
+  /** `rate_limited`: too many wrong passwords from this client; `busy`: too many checks queued. */
+  | { ok: false; reason: 'rate_limited' | 'busy'; retryAfterSeconds: number };
+
+/** The key failures are counted under: the address, or its /64 for IPv6 (one end site). */
+export function clientKey(peer: string | undefined): string {
+  if (!peer || !ipaddr.isValid(peer)) return peer ?? '';
+  const address = normalise(ipaddr.parse(peer));
+  if (address.kind() === 'ipv4') return address.toString();
+  const parts = (address as ipaddr.IPv6).parts.slice(0, 4);
+  return `${parts.map((p) => p.toString(16)).join(':')}::/64`;
+}
+
 /**
- * Checks Basic credentials against scrypt hashes. A browser sends the credentials with every
- * PNG, so a successful check is remembered (by a SHA-256 of user+password, in memory) and
- * repeated requests do not pay scrypt again.
+ * Checks Basic credentials against scrypt hashes, so that a flood of wrong passwords costs the
+ * sender and not the users:
+ * - a successful check is remembered for a while under an HMAC of user and password with a
+ *   per-process random key (the password itself is never kept); an entry counts only while
+ *   the user's stored hash is the one it was checked against, and a users-file reload forgets
+ *   them all;
+ * - identical checks in flight share one scrypt run;
+ * - a client past `failuresPerWindow` wrong passwords gets `rate_limited` without any scrypt;
+ * - at most `maxConcurrentChecks` scrypt runs at once, `maxQueuedChecks` waiting, else `busy`.
  */
 export class BasicAuthenticator {
-  private readonly verified = new Set<string>();
+  private readonly limits: AuthLimits;
+  private readonly secret = randomBytes(32);
   private readonly dummySalt = randomBytes(16);
+  private readonly verified = new Map<string, { user: string; stored: StoredHash; expires: number }>();
+  private readonly inFlight = new Map<string, Promise<boolean>>();
+  /** Per client: wrong passwords in the current window, and its checks still running. */
+  private readonly failures = new Map<string, { count: number; pending: number; windowEnds: number }>();
+  private running = 0;
+  private readonly waiting: (() => void)[] = [];
 
-  constructor(private users: Map<string, StoredHash>) {}
+  constructor(
+    private users: Map<string, StoredHash>,
+    limits: Partial<AuthLimits> = {},
+    private readonly now: () => number = Date.now,
+    /** Told once per client and window when the client crosses the failure limit. */
+    private readonly onLimited: (client: string, failures: number, retryAfterSeconds: number) => void = () =>
+      undefined,
+  ) {
+    this.limits = { ...DEFAULT_AUTH_LIMITS, ...limits };
+  }
 
   /** Replace the users (a changed users file); remembered logins are forgotten. */
   replaceUsers(users: Map<string, StoredHash>): void {
@@ -108,28 +176,110 @@ export class BasicAuthenticator {
     this.verified.clear();
   }
 
-  async check(authorization: string | undefined): Promise<string | undefined> {
-    if (!authorization) return undefined;
-    const match = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(authorization);
-    if (!match?.[1]) return undefined;
+  /** scrypt runs in progress and waiting (for /metrics and tests). */
+  get pendingChecks(): { running: number; waiting: number } {
+    return { running: this.running, waiting: this.waiting.length };
+  }
+
+  async check(authorization: string | undefined, peer?: string): Promise<AuthResult> {
+    if (!authorization) return { ok: false, reason: 'missing' };
+    const match = /^Basic\s+([A-Za-z0-9+/=]{1,4096})\s*$/i.exec(authorization);
+    if (!match?.[1]) return { ok: false, reason: 'missing' };
     const decoded = Buffer.from(match[1], 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
-    if (colon < 0) return undefined;
+    if (colon < 0) return { ok: false, reason: 'missing' };
     const user = decoded.slice(0, colon);
     const password = decoded.slice(colon + 1);
-    const fingerprint = createHash('sha256').update(user).update('\0').update(password).digest('base64');
-    if (this.verified.has(fingerprint)) return user;
+    const fingerprint = createHmac('sha256', this.secret)
+      .update(user)
+      .update('\0')
+      .update(password)
+      .digest('base64');
+    const now = this.now();
     const stored = this.users.get(user);
-    if (!stored) {
-      // Same work for an unknown user as for a wrong password: no user-name oracle by timing.
-      await scrypt(password, this.dummySalt, SCRYPT_N, SCRYPT_R, SCRYPT_P, KEY_LENGTH);
-      return undefined;
+    const remembered = this.verified.get(fingerprint);
+    if (remembered) {
+      if (remembered.expires > now && remembered.stored === stored) return { ok: true, user };
+      this.verified.delete(fingerprint);
     }
-    const key = await scrypt(password, stored.salt, stored.n, stored.r, stored.p, stored.key.length);
-    if (!timingSafeEqual(key, stored.key)) return undefined;
-    if (this.verified.size > 10_000) this.verified.clear();
-    this.verified.add(fingerprint);
-    return user;
+
+    const client = clientKey(peer);
+    const entry = this.clientEntry(client, now);
+    // Checks still running count against the limit too: 64 guesses sent at once are not 64 scrypts.
+    if (entry.count + entry.pending >= this.limits.failuresPerWindow) {
+      return {
+        ok: false,
+        reason: 'rate_limited',
+        retryAfterSeconds: Math.ceil((entry.windowEnds - now) / 1000),
+      };
+    }
+
+    let pending = this.inFlight.get(fingerprint);
+    if (!pending) {
+      if (
+        this.running >= this.limits.maxConcurrentChecks &&
+        this.waiting.length >= this.limits.maxQueuedChecks
+      ) {
+        return { ok: false, reason: 'busy', retryAfterSeconds: 1 };
+      }
+      entry.pending++;
+      pending = this.verify(stored, password).finally(() => {
+        this.inFlight.delete(fingerprint);
+        entry.pending--;
+      });
+      this.inFlight.set(fingerprint, pending);
+    }
+    const good = await pending;
+    if (good && stored && this.users.get(user) === stored) {
+      if (this.verified.size >= this.limits.verifiedMax) {
+        const oldest = this.verified.keys().next().value;
+        if (oldest !== undefined) this.verified.delete(oldest);
+      }
+      this.verified.set(fingerprint, { user, stored, expires: this.now() + this.limits.verifiedTtlMs });
+      return { ok: true, user };
+    }
+    const after = this.clientEntry(client, this.now());
+    after.count++;
+    if (after.count === this.limits.failuresPerWindow) {
+      this.onLimited(client, after.count, Math.ceil((after.windowEnds - this.now()) / 1000));
+    }
+    return { ok: false, reason: 'auth' };
+  }
+
+  /** The client's current failure window; a new one when the last has ended. */
+  private clientEntry(client: string, now: number): { count: number; pending: number; windowEnds: number } {
+    const entry = this.failures.get(client);
+    if (entry && entry.windowEnds > now) return entry;
+    if (entry) this.failures.delete(client);
+    // Entries are in the order their windows started: drop from the front what has ended, and
+    // the oldest windows when the table is full.
+    for (const [key, value] of this.failures) {
+      if (value.windowEnds > now && this.failures.size < this.limits.trackedClientsMax) break;
+      this.failures.delete(key);
+    }
+    const fresh = { count: 0, pending: 0, windowEnds: now + this.limits.failureWindowMs };
+    this.failures.set(client, fresh);
+    return fresh;
+  }
+
+  /** One scrypt comparison, waiting for a slot; an unknown user costs the same as a known one. */
+  private async verify(stored: StoredHash | undefined, password: string): Promise<boolean> {
+    if (this.running >= this.limits.maxConcurrentChecks) {
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    }
+    this.running++;
+    try {
+      if (!stored) {
+        // Same work for an unknown user as for a wrong password: no user-name oracle by timing.
+        await scrypt(password, this.dummySalt, SCRYPT_N, SCRYPT_R, SCRYPT_P, KEY_LENGTH);
+        return false;
+      }
+      const key = await scrypt(password, stored.salt, stored.n, stored.r, stored.p, stored.key.length);
+      return timingSafeEqual(key, stored.key);
+    } finally {
+      this.running--;
+      this.waiting.shift()?.();
+    }
   }
 }
 
@@ -185,12 +335,14 @@ export class UsersFileWatcher {
     private readonly file: string,
     private readonly onError: (message: string) => void = () => undefined,
     private readonly intervalMs = 5000,
+    limits: Partial<AuthLimits> = {},
+    onLimited?: (client: string, failures: number, retryAfterSeconds: number) => void,
   ) {
-    this.authenticator = new BasicAuthenticator(loadUsersFile(file));
+    this.authenticator = new BasicAuthenticator(loadUsersFile(file), limits, Date.now, onLimited);
     this.mtimeMs = statSync(file).mtimeMs;
   }
 
-  check(authorization: string | undefined): Promise<string | undefined> {
+  check(authorization: string | undefined, peer?: string): Promise<AuthResult> {
     const now = Date.now();
     if (now - this.checkedAt >= this.intervalMs) {
       this.checkedAt = now;
@@ -204,6 +356,6 @@ export class UsersFileWatcher {
         this.onError(`users file not reloaded, keeping the previous users: ${(error as Error).message}`);
       }
     }
-    return this.authenticator.check(authorization);
+    return this.authenticator.check(authorization, peer);
   }
 }

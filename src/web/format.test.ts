@@ -42,18 +42,25 @@ describe('graph query parameters', () => {
   });
 
   it('reads a custom range from epoch seconds or a datetime-local value', () => {
-    expect(parseRange({ from: '1700000000', to: '1700003600' }, 500)).toMatchObject({
+    // The clock is pinned: a range must lie within what the RRD files hold at `now`.
+    const now = 1714600000; // 2024-05-01
+    expect(parseRange({ from: '1700000000', to: '1700003600' }, 500, 'day', now)).toMatchObject({
       term: 'custom',
       from: 1700000000,
       to: 1700003600,
     });
-    const local = parseRange({ term: 'custom', from: '2024-05-01T10:15', to: '2024-05-01 12:00' }, 500);
+    const local = parseRange(
+      { term: 'custom', from: '2024-05-01T10:15', to: '2024-05-01 12:00' },
+      500,
+      'day',
+      now,
+    );
     expect(local.to! - local.from!).toBe(105 * 60);
   });
 
   it('explains what is wrong', () => {
     expect(() => parseRange({ term: 'decade' }, 500)).toThrow(QueryError);
-    expect(() => parseRange({ width: '99999' }, 500)).toThrow('width=99999 must be between 100 and 4000');
+    expect(() => parseRange({ width: '99999' }, 500)).toThrow('width=99999 must be between 100 and 3000');
     expect(() => parseRange({ height: '-1' }, 500)).toThrow('height="-1" must be a whole number');
   });
 });

@@ -1,5 +1,8 @@
-import { TERMS, type Term } from '../core/graphs/types.js';
+import { GRAPH_STYLE } from '../core/graphs/style.js';
+import { parseTimeText, resolveRange } from '../core/graphs/terms.js';
+import { GraphRequestError, TERMS, type Term } from '../core/graphs/types.js';
 import type { MetaEntry } from '../core/store/types.js';
+import { DEFAULT_WEB_LIMITS } from './limits.js';
 
 /** Buttons on the host and compare pages, in upstream order of usefulness. */
 export const TERM_BUTTONS: { term: Term; label: string }[] = [
@@ -19,12 +22,8 @@ export const DEFAULT_PAGE_WIDTH = 500;
 export const DEFAULT_COMPARE_WIDTH = 420;
 /** `/graph/...png` without `width=` (upstream default). */
 export const DEFAULT_PNG_WIDTH = 460;
-export const DEFAULT_HEIGHT = 100;
-export const MIN_WIDTH = 100;
-export const MAX_WIDTH = 4000;
-export const MIN_HEIGHT = 40;
-export const MAX_HEIGHT = 2000;
-export const MAX_COMPARE_HOSTS = 500;
+/** Hosts one compare page shows: the per-request host bound of limits.ts. */
+export const MAX_COMPARE_HOSTS = DEFAULT_WEB_LIMITS.hostsPerRequest;
 
 /** `up 3 days, 4:05` from seconds (upstream `uptime2str`). */
 export function uptimeText(seconds: number): string {
@@ -132,17 +131,14 @@ export function list(value: unknown): string[] {
     .filter(Boolean);
 }
 
-/**
- * A point in time from a query: epoch seconds (`1700000000`) or a date-time the server parses
- * in its own time zone (`2024-05-01T10:15`, as `<input type=datetime-local>` sends it).
- */
+/** A point in time from a query; the rules (and their limits) are core's parseTimeText. */
 export function parseTime(value: string, name: string): number {
-  if (/^\d{9,11}$/.test(value)) return Number(value);
-  const normalised = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}/.test(value) ? value.replace(' ', 'T') : value;
-  const ms = Date.parse(normalised);
-  if (!Number.isFinite(ms))
-    throw new QueryError(`${name}="${value}" is not a time (epoch seconds or YYYY-MM-DDTHH:MM)`);
-  return Math.floor(ms / 1000);
+  try {
+    return parseTimeText(value, name);
+  } catch (error) {
+    if (error instanceof GraphRequestError) throw new QueryError(error.message);
+    throw error;
+  }
 }
 
 function parseInteger(
@@ -168,11 +164,15 @@ export interface RangeQuery {
   height: number;
 }
 
-/** `term`, `from`, `to`, `width`, `height` of a graph request; a bad value throws a QueryError. */
+/**
+ * `term`, `from`, `to`, `width`, `height` of a graph request; a bad value throws a QueryError.
+ * A custom range is checked against `now` (epoch seconds) by the same rules the renderer uses.
+ */
 export function parseRange(
   query: Record<string, unknown>,
   defaultWidth: number,
   defaultTerm: Term = 'day',
+  now: number = Math.floor(Date.now() / 1000),
 ): RangeQuery {
   const fromText = single(query.from);
   const toText = single(query.to);
@@ -182,8 +182,20 @@ export function parseRange(
   if (!TERMS.includes(term)) throw new QueryError(`term="${termText}" must be one of ${TERMS.join(', ')}`);
   const range: RangeQuery = {
     term,
-    width: parseInteger(single(query.width), 'width', MIN_WIDTH, MAX_WIDTH, defaultWidth),
-    height: parseInteger(single(query.height), 'height', MIN_HEIGHT, MAX_HEIGHT, DEFAULT_HEIGHT),
+    width: parseInteger(
+      single(query.width),
+      'width',
+      GRAPH_STYLE.minWidth,
+      GRAPH_STYLE.maxWidth,
+      defaultWidth,
+    ),
+    height: parseInteger(
+      single(query.height),
+      'height',
+      GRAPH_STYLE.minHeight,
+      GRAPH_STYLE.maxHeight,
+      GRAPH_STYLE.defaultHeight,
+    ),
   };
   if (term === 'custom') {
     if (fromText === undefined || toText === undefined)
@@ -191,6 +203,12 @@ export function parseRange(
     range.from = parseTime(fromText, 'from');
     range.to = parseTime(toText, 'to');
     if (range.from >= range.to) throw new QueryError('from must be before to');
+    try {
+      resolveRange(term, now, range.from, range.to);
+    } catch (error) {
+      if (error instanceof GraphRequestError) throw new QueryError(error.message);
+      throw error;
+    }
   }
   return range;
 }

@@ -56,7 +56,7 @@ export function createWebMetrics(graphs: GraphService): WebMetrics {
     }),
     authFailures: new Counter({
       name: 'kurado_web_access_denied_total',
-      help: 'Requests refused by access control: reason="allow_from" (403), "auth" (401).',
+      help: 'Requests refused by access control: reason="allow_from" (403), "auth" (401), "rate_limited" (429: too many wrong passwords from the client), "busy" (503: too many password checks queued).',
       labelNames: ['reason'],
       registers: [registry],
     }),

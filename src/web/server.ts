@@ -11,6 +11,7 @@ import type { GraphService } from '../core/graphs/types.js';
 import type { Logger } from '../core/log.js';
 import type { MetaStore } from '../core/store/types.js';
 import { AllowList, UsersFileWatcher } from './access.js';
+import { DEFAULT_WEB_LIMITS, type WebLimits } from './limits.js';
 import { createWebMetrics, type WebMetrics } from './metrics.js';
 import { registerApiRoutes } from './routes/api.js';
 import { registerGraphPngRoute } from './routes/graph-png.js';
@@ -27,6 +28,8 @@ export interface WebServerOptions {
   now?: () => number;
   /** How often the users file is checked for changes (default 5 s). */
   usersFileCheckMs?: number;
+  /** Bounds on requests and answers (DEFAULT_WEB_LIMITS otherwise). */
+  limits?: Partial<WebLimits>;
 }
 
 const gzip = promisify(gzipCallback);
@@ -51,7 +54,9 @@ export async function createWebServer(options: WebServerOptions): Promise<Fastif
   const now = options.now ?? (() => Date.now());
   const nowSeconds = () => Math.floor(now() / 1000);
   const bootId = randomBytes(6).toString('hex');
+  const limits: WebLimits = { ...DEFAULT_WEB_LIMITS, ...options.limits };
   const app: FastifyInstance = Fastify({
+    bodyLimit: limits.bodyBytes,
     ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
     // One log line per PNG would drown the journal; failures are logged where they happen.
     logController: new LogController({ disableRequestLogging: true }),
@@ -71,6 +76,12 @@ export async function createWebServer(options: WebServerOptions): Promise<Fastif
             config.web.usersFile,
             (message) => options.logger?.error(message),
             options.usersFileCheckMs,
+            limits.auth,
+            (client, failures, retryAfterSeconds) =>
+              options.logger?.warn(
+                { client, failures, retryAfterSeconds },
+                'too many wrong passwords from this client: refusing its logins for a while',
+              ),
           );
         })()
       : undefined;
@@ -104,8 +115,20 @@ export async function createWebServer(options: WebServerOptions): Promise<Fastif
       }
     }
     if (authenticator) {
-      const user = await authenticator.check(request.headers.authorization);
-      if (!user) {
+      const result = await authenticator.check(request.headers.authorization, request.socket.remoteAddress);
+      if (!result.ok) {
+        if (result.reason === 'rate_limited' || result.reason === 'busy') {
+          metrics.authFailures.inc({ reason: result.reason });
+          return reply
+            .code(result.reason === 'busy' ? 503 : 429)
+            .header('Retry-After', String(result.retryAfterSeconds))
+            .type('text/plain; charset=utf-8')
+            .send(
+              result.reason === 'busy'
+                ? '503 Service Unavailable: too many logins are being checked; try again in a moment\n'
+                : `429 Too Many Requests: too many wrong passwords from ${request.socket.remoteAddress}; try again in ${result.retryAfterSeconds} s\n`,
+            );
+        }
         metrics.authFailures.inc({ reason: 'auth' });
         return reply
           .code(401)
@@ -114,6 +137,8 @@ export async function createWebServer(options: WebServerOptions): Promise<Fastif
           .send('401 Unauthorized\n');
       }
     }
+    const problem = oversizedInput(request.params, request.query, limits);
+    if (problem) return textError(reply, 400, `400 Bad Request: ${problem}`);
   });
 
   app.addHook('onResponse', async (request, reply) => {
@@ -173,6 +198,7 @@ export async function createWebServer(options: WebServerOptions): Promise<Fastif
     privateCache,
     page,
     htmlError,
+    limits,
   };
   registerPageRoutes(app, context);
   registerGraphPngRoute(app, context);
@@ -186,11 +212,37 @@ export async function createWebServer(options: WebServerOptions): Promise<Fastif
   });
 
   app.setErrorHandler(async (error, request, reply) => {
-    options.logger?.error({ err: error, url: request.url }, 'request failed');
     const status = (error as { statusCode?: number }).statusCode;
     const code = status && status >= 400 && status < 500 ? status : 500;
+    if (code === 500) {
+      // The detail (a store error, a file name) is for the log, not for whoever sent the request.
+      options.logger?.error({ err: error, url: request.url }, 'request failed');
+      return textError(reply, 500, '500 Internal Server Error (the server log has the details)');
+    }
+    options.logger?.info(
+      { url: request.url, status: code, problem: (error as Error).message },
+      'bad request',
+    );
+    // Body validation says "body/hosts/0 must be string": the reason, in the request's own terms.
     return textError(reply, code, `${code} ${(error as Error).message}`);
   });
 
   return app;
+}
+
+/** Route parameters and query values longer than any real one: the first such, as a reason. */
+function oversizedInput(params: unknown, query: unknown, limits: WebLimits): string | undefined {
+  for (const [name, value] of Object.entries((params ?? {}) as Record<string, unknown>)) {
+    if (typeof value !== 'string') continue;
+    const max = name === 'host' ? limits.hostParamLength : limits.nameParamLength;
+    if (value.length > max) return `${name} in the URL is longer than ${max} characters`;
+  }
+  for (const [name, value] of Object.entries((query ?? {}) as Record<string, unknown>)) {
+    const values = Array.isArray(value) ? value : [value];
+    for (const item of values) {
+      if (typeof item === 'string' && item.length > limits.queryValueLength)
+        return `query parameter ${JSON.stringify(name.slice(0, 40))} is longer than ${limits.queryValueLength} characters`;
+    }
+  }
+  return undefined;
 }

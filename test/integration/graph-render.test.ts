@@ -260,7 +260,10 @@ describe('the render pool', () => {
       await service.renderPng(req, []);
       const pid = service.pool.pids()[0]!;
       process.kill(pid, 'SIGSTOP');
-      await expect(service.renderPng(req, [])).rejects.toThrow(/did not answer within 1500 ms/);
+      // The message is for users (no pid, no files); the cause has rrdtool's detail for the log.
+      const error = (await service.renderPng(req, []).catch((e: unknown) => e)) as Error;
+      expect(error.message).toBe('drawing took longer than 1.5 s and was stopped');
+      expect((error.cause as Error).message).toMatch(/did not answer within 1500 ms/);
       expect((await service.renderPng(req, [])).subarray(0, 8)).toEqual(PNG_MAGIC);
       expect(service.pool.pids()[0]).not.toBe(pid);
     } finally {
@@ -281,9 +284,11 @@ describe('a missing rrdtool binary', () => {
         metrics: [{ name: 'x', type: 'gauge' }],
         end: NOW,
       });
-      await expect(service.renderPng(request('app', 'x.gauge'), [])).rejects.toThrow(
-        /\/nonexistent\/bin\/rrdtool/,
-      );
+      const error = (await service
+        .renderPng(request('app', 'x.gauge'), [])
+        .catch((e: unknown) => e)) as Error;
+      expect(error.message).toBe('rrdtool could not be started');
+      expect((error.cause as Error).message).toMatch(/\/nonexistent\/bin\/rrdtool/);
     } finally {
       await service.close();
       rmSync(dataDir, { recursive: true, force: true });

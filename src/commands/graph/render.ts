@@ -4,16 +4,14 @@ import { BaseCommand, graphsDirFlag } from '../../cli/base-command.js';
 import { resolveHost, unknownHostMessage } from '../../cli/graph-host.js';
 import { createGraphService, TemplateLoadError } from '../../core/graphs/service.js';
 import { GRAPH_STYLE } from '../../core/graphs/style.js';
-import { GraphNotFoundError, GraphRequestError, TERMS, type Term } from '../../core/graphs/types.js';
-
-/** Epoch seconds from `1764000000`, `2026-11-24T10:00`, `2026-11-24 10:00` (local time). */
-export function parseTime(text: string, flag: string): number {
-  if (/^\d+$/.test(text)) return Number(text);
-  const ms = Date.parse(text.includes('T') || !text.includes(' ') ? text : text.replace(' ', 'T'));
-  if (Number.isNaN(ms))
-    throw new GraphRequestError(`--${flag} "${text}" is neither epoch seconds nor a date`);
-  return Math.floor(ms / 1000);
-}
+import { parseTimeText } from '../../core/graphs/terms.js';
+import {
+  GraphNotFoundError,
+  GraphRenderError,
+  GraphRequestError,
+  TERMS,
+  type Term,
+} from '../../core/graphs/types.js';
 
 export default class GraphRender extends BaseCommand<typeof GraphRender> {
   static override summary = 'Draw one graph as PNG, to a file or to stdout.';
@@ -42,10 +40,12 @@ HOST is an address or a hostname known to the store; GRAPH is a key from "kurado
     }),
     term: Flags.option({ options: TERMS, description: 'Time range.', default: 'day' as Term })(),
     from: Flags.string({
-      description: 'Start of a custom range: epoch seconds or a date ("2026-11-24 10:00").',
+      description:
+        'Start of a custom range: epoch seconds or "YYYY-MM-DD HH:MM" (local time), within the 1100 days the RRD files keep.',
     }),
     to: Flags.string({
-      description: 'End: epoch seconds or a date; with a fixed term, look back from there.',
+      description:
+        'End: epoch seconds or "YYYY-MM-DD HH:MM", at most 1 hour ahead; with a fixed term, look back from there.',
     }),
     width: Flags.integer({
       char: 'w',
@@ -79,8 +79,8 @@ HOST is an address or a hostname known to the store; GRAPH is a key from "kurado
     let from: number | undefined;
     let to: number | undefined;
     try {
-      if (flags.from) from = parseTime(flags.from, 'from');
-      if (flags.to) to = parseTime(flags.to, 'to');
+      if (flags.from) from = parseTimeText(flags.from, '--from');
+      if (flags.to) to = parseTimeText(flags.to, '--to');
     } catch (error) {
       this.error((error as Error).message, { exit: 2 });
     }
@@ -131,6 +131,9 @@ HOST is an address or a hostname known to the store; GRAPH is a key from "kurado
     } catch (error) {
       if (error instanceof GraphNotFoundError) this.error(error.message, { exit: 1 });
       if (error instanceof GraphRequestError) this.error(error.message, { exit: 2 });
+      // The operator running the command may see rrdtool's full message (files, socket).
+      if (error instanceof GraphRenderError && error.cause instanceof Error)
+        this.error(`${error.message}\n${error.cause.message}`, { exit: 1 });
       throw error;
     } finally {
       await graphs.close();

@@ -1,6 +1,12 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { listMetrics, listPlugins, metricOfFileName, pluginDirectory } from '../rrd/layout.js';
+import {
+  listMetrics,
+  listPlugins,
+  metricOfFileName,
+  pluginDirectory,
+  withoutServerPaths,
+} from '../rrd/layout.js';
 import type { MetaEntry } from '../store/types.js';
 import {
   type ArgumentContext,
@@ -22,6 +28,7 @@ import { resolveRange } from './terms.js';
 import {
   type GraphData,
   GraphNotFoundError,
+  GraphRenderError,
   type GraphRequest,
   GraphRequestError,
   type GraphService,
@@ -114,8 +121,7 @@ export function createGraphService(options: GraphServiceOptions): KuradoGraphSer
     const own = metrics(request.host, request.plugin);
     if (own.size === 0) {
       const known = plugins(request.host);
-      if (known.length === 0)
-        throw new GraphNotFoundError(`no data for host "${request.host}" under ${dataDir}`);
+      if (known.length === 0) throw new GraphNotFoundError(`no data for host "${request.host}"`);
       throw new GraphNotFoundError(
         `host "${request.host}" has no data for plugin "${request.plugin}"; plugins: ${known.join(', ')}`,
       );
@@ -146,7 +152,7 @@ export function createGraphService(options: GraphServiceOptions): KuradoGraphSer
    * last minutes rrdcached still holds are missing, but the graph is not a broken image).
    * `rrdtool graph` already falls back by itself; `xport` does not.
    */
-  const run = async (args: string[]) => {
+  const runOrFallBack = async (args: string[]) => {
     try {
       return await pool.run(args);
     } catch (error) {
@@ -154,6 +160,30 @@ export function createGraphService(options: GraphServiceOptions): KuradoGraphSer
       if (at < 0 || !/Unable to connect to rrdcached/.test((error as Error).message)) throw error;
       options.onDaemonUnreachable?.((error as Error).message);
       return pool.run([...args.slice(0, at), ...args.slice(at + 2)]);
+    }
+  };
+
+  /** rrdtool's failure as a GraphRenderError: the reason for users, the detail as `cause`. */
+  const renderError = (error: unknown): GraphRenderError => {
+    const message = error instanceof Error ? error.message : String(error);
+    const failed = /^rrdtool (\S+) failed: ([\s\S]*?) \(command: /.exec(message);
+    const timeout = /did not answer within (\d+) ms/.exec(message);
+    let reason = failed
+      ? `rrdtool ${failed[1]} failed: ${failed[2]}`
+      : timeout
+        ? `drawing took longer than ${Number(timeout[1]) / 1000} s and was stopped`
+        : /^cannot run /.test(message)
+          ? 'rrdtool could not be started'
+          : 'the rrdtool process drawing graphs stopped unexpectedly';
+    if (options.rrdcached) reason = reason.split(options.rrdcached).join('rrdcached');
+    return new GraphRenderError(withoutServerPaths(reason, dataDir), { cause: error });
+  };
+
+  const run = async (args: string[]) => {
+    try {
+      return await runOrFallBack(args);
+    } catch (error) {
+      throw renderError(error);
     }
   };
 
@@ -180,7 +210,7 @@ export function createGraphService(options: GraphServiceOptions): KuradoGraphSer
       const { args } = prepare(request, meta);
       const result = await run(['graphv', '-', ...renderArgs(args)]);
       if (!result.image || result.image.length === 0) {
-        throw new Error(
+        throw new GraphRenderError(
           `rrdtool graphv returned no image for ${request.host}/${request.plugin}/${request.graph}`,
         );
       }

@@ -3,6 +3,7 @@
  * the fixed rrdtool options. Templates only add their own series.
  */
 export const GRAPH_STYLE = {
+  /** Size limits of every graph, whoever asks (web query, API, `kurado graph render`). */
   defaultWidth: 500,
   defaultHeight: 100,
   minWidth: 100,

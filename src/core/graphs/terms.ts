@@ -1,3 +1,4 @@
+import { RRD_RETENTION_SECONDS } from '../rrd/layout.js';
 import { GraphRequestError, TERMS, type Term } from './types.js';
 
 /** Span (seconds before now), x-grid and title of every fixed term (upstream-inventory §4.3). */
@@ -29,11 +30,73 @@ export interface ResolvedRange {
   title: string;
 }
 
-/** Oldest data a custom range may start at: the yearly RRA keeps about 3 years. */
-const OLDEST_CUSTOM_START = 946684800; // 2000-01-01
+/** Epoch seconds below this (2000-01-01T00:00Z) are a typo, not a time anyone has data for. */
+export const EARLIEST_EPOCH = 946684800;
+/** A range may end at most this far after now (clock skew between viewer and server). */
+export const RANGE_MAX_FUTURE_SECONDS = 3600;
+/** A range may reach back at most as far as the longest archive of the RRD files. */
+export const RANGE_MAX_PAST_SECONDS = RRD_RETENTION_SECONDS;
+/** Longest time text worth parsing; anything longer is refused before any pattern runs. */
+const MAX_TIME_TEXT = 32;
+
+const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2}))?$/;
+
+function shown(text: string): string {
+  return JSON.stringify(text.length > MAX_TIME_TEXT ? `${text.slice(0, MAX_TIME_TEXT)}…` : text);
+}
+
+/**
+ * A point in time as a user types it: epoch seconds (at least EARLIEST_EPOCH, so `1` is not
+ * read as 1970 or 2001) or `YYYY-MM-DDTHH:MM[:SS]` (a space for the `T` too) in the server's
+ * time zone, as `<input type=datetime-local>` sends it. Nothing else: no `Date.parse` guessing.
+ */
+export function parseTimeText(text: string, name: string): number {
+  const value = text.trim();
+  const usage = 'epoch seconds from 946684800 (2000-01-01) or YYYY-MM-DDTHH:MM';
+  if (value.length > MAX_TIME_TEXT || value === '')
+    throw new GraphRequestError(`${name}=${shown(value)} is not a time: use ${usage}`);
+  if (/^\d+$/.test(value)) {
+    const epoch = Number(value);
+    if (epoch < EARLIEST_EPOCH)
+      throw new GraphRequestError(`${name}=${value} is before 2000-01-01: use ${usage}`);
+    return epoch;
+  }
+  const match = DATE_TIME.exec(value);
+  if (!match) throw new GraphRequestError(`${name}=${shown(value)} is not a time: use ${usage}`);
+  const [year, month, day, hour, minute, second] = match.slice(1).map((part) => Number(part ?? 0)) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  const daysInMonth = new Date(year, month, 0).getDate();
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth || hour > 23 || minute > 59 || second > 59)
+    throw new GraphRequestError(`${name}=${shown(value)} is not a valid date and time`);
+  const epoch = Math.floor(new Date(year, month - 1, day, hour, minute, second).getTime() / 1000);
+  if (epoch < EARLIEST_EPOCH) throw new GraphRequestError(`${name}=${shown(value)} is before 2000-01-01`);
+  return epoch;
+}
+
+/** A range's edge must lie within what the RRD files hold, and not far in the future. */
+function checkEdge(name: string, epoch: number, now: number): void {
+  const oldest = now - RANGE_MAX_PAST_SECONDS;
+  if (epoch < oldest) {
+    throw new GraphRequestError(
+      `${name} (${formatEpoch(epoch)}) is older than the data kept: RRD files hold ${Math.round(RANGE_MAX_PAST_SECONDS / 86400)} days, back to ${formatEpoch(oldest)}`,
+    );
+  }
+  if (epoch > now + RANGE_MAX_FUTURE_SECONDS) {
+    throw new GraphRequestError(
+      `${name} (${formatEpoch(epoch)}) is more than ${RANGE_MAX_FUTURE_SECONDS / 3600} hour in the future (now ${formatEpoch(now)})`,
+    );
+  }
+}
 
 function formatEpoch(epoch: number): string {
   const d = new Date(epoch * 1000);
+  if (Number.isNaN(d.getTime())) return String(epoch);
   const pad = (n: number) => String(n).padStart(2, '0');
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
@@ -44,7 +107,9 @@ export function isTerm(value: string): value is Term {
 
 /**
  * Start, end, x-grid and title for a term at `now` (epoch seconds). A custom range needs both
- * `from` and `to`, `from` before `to`; a fixed term may take `to` to look at the past.
+ * `from` and `to`, `from` before `to`; a fixed term may take `to` to look at the past. Every
+ * edge lies within what the RRD files hold and at most an hour ahead: a range of centuries
+ * makes rrdtool work for as long as the render timeout lets it.
  */
 export function resolveRange(term: string, now: number, from?: number, to?: number): ResolvedRange {
   if (!isTerm(term)) throw new GraphRequestError(`unknown term "${term}"; use one of ${TERMS.join(', ')}`);
@@ -54,7 +119,8 @@ export function resolveRange(term: string, now: number, from?: number, to?: numb
     }
     if (from >= to)
       throw new GraphRequestError(`from (${formatEpoch(from)}) must be before to (${formatEpoch(to)})`);
-    if (from < OLDEST_CUSTOM_START) throw new GraphRequestError(`from (${from}) is before the year 2000`);
+    checkEdge('from', from, now);
+    checkEdge('to', to, now);
     const start = Math.floor(from);
     const end = Math.floor(to);
     return {
@@ -65,6 +131,8 @@ export function resolveRange(term: string, now: number, from?: number, to?: numb
     };
   }
   const spec = TERM_SPECS[term];
-  const end = to !== undefined && Number.isFinite(to) ? Math.floor(to) : Math.floor(now);
+  if (to !== undefined && !Number.isFinite(to)) throw new GraphRequestError('to must be epoch seconds');
+  if (to !== undefined) checkEdge('to', to, now);
+  const end = to !== undefined ? Math.floor(to) : Math.floor(now);
   return { start: end - spec.span, end, xgrid: spec.xgrid, title: spec.title };
 }

@@ -78,3 +78,11 @@ export class GraphNotFoundError extends Error {
 export class GraphRequestError extends Error {
   override name = 'GraphRequestError';
 }
+
+/**
+ * Drawing failed on the server side (rrdtool refused, timed out or died; HTTP 500). `message`
+ * is for users and names no server path, socket or process id; `cause` has the full detail.
+ */
+export class GraphRenderError extends Error {
+  override name = 'GraphRenderError';
+}

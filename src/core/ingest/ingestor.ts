@@ -1,7 +1,7 @@
 import type { Logger } from '../log.js';
 import { type MetricKey, type MetricSink, parseMessageTo } from '../protocol/lines.js';
 import type { MetaValue, Rejection, WarnValue } from '../protocol/types.js';
-import { parseRrdPath, rrdFilePath } from '../rrd/layout.js';
+import { hostDirectory, parseRrdPath, rrdFilePath, withoutServerPaths } from '../rrd/layout.js';
 import type { RrdUpdate, RrdWriter } from '../rrd/types.js';
 import type { MetaStore } from '../store/types.js';
 
@@ -198,7 +198,8 @@ function writeFailureWarnings(
   return [...byHost].map(([host, list]) => ({
     host,
     ...WRITE_FAILURE_WARNING,
-    message: `${list.length} value(s) not stored; ${list[0]!.reason}`,
+    // Shown in the UI: files relative to the host's directory (plugin/metric), no server paths.
+    message: `${list.length} value(s) not stored; ${withoutServerPaths(list[0]!.reason, dataDir, hostDirectory(dataDir, host))}`,
     timestamp: now,
   }));
 }

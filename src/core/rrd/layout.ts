@@ -153,12 +153,23 @@ export function listMetrics(dataDir: string, host: string, plugin: string): stri
   return listNames(pluginDirectory(dataDir, host, plugin), false);
 }
 
-/** RRA definition of every metric file: AVERAGE/MIN/MAX × 1 min×2 d, 5 min×10 d, 1 h×40 d, 1 d×3 y. */
+export const RRD_STEP = 60;
+
+/** Archives of every metric file (steps per row × rows): 1 min×2 d, 5 min×10 d, 1 h×40 d, 1 d×3 y. */
+export const RRA_ARCHIVES: readonly { steps: number; rows: number }[] = [
+  { steps: 1, rows: 2880 },
+  { steps: 5, rows: 2880 },
+  { steps: 60, rows: 960 },
+  { steps: 1440, rows: 1100 },
+];
+
+/** RRA definition of every metric file: AVERAGE/MIN/MAX × each of RRA_ARCHIVES. */
 export const RRA_DEFINITIONS: readonly string[] = ['AVERAGE', 'MIN', 'MAX'].flatMap((cf) =>
-  ['1:2880', '5:2880', '60:960', '1440:1100'].map((spec) => `RRA:${cf}:0.5:${spec}`),
+  RRA_ARCHIVES.map(({ steps, rows }) => `RRA:${cf}:0.5:${steps}:${rows}`),
 );
 
-export const RRD_STEP = 60;
+/** How far back the longest archive reaches (seconds): nothing older can be drawn. */
+export const RRD_RETENTION_SECONDS = Math.max(...RRA_ARCHIVES.map((a) => a.steps * a.rows * RRD_STEP));
 export const DS_HEARTBEAT = 120;
 export const DS_NAME = 'n';
 
@@ -175,4 +186,17 @@ export function createArguments(type: DsType, firstTimestamp: number): string[] 
     `DS:${DS_NAME}:${type.toUpperCase()}:${DS_HEARTBEAT}:U:U`,
     ...RRA_DEFINITIONS,
   ];
+}
+
+/**
+ * `text` (an rrdtool or rrdcached error) without server paths, for messages users see: a path
+ * under data_dir becomes relative to `base` (data_dir, or a host's directory in it), any other
+ * absolute path (a socket, a temp file) becomes "…". The full text belongs in the log.
+ */
+export function withoutServerPaths(text: string, dataDir: string, base = dataDir): string {
+  const root = `${path.resolve(dataDir)}/`;
+  const from = `${path.resolve(base)}/`;
+  let out = from === root ? text : text.split(from).join('');
+  out = out.split(root).join('');
+  return out.replace(/(^|[\s'"=:([{,])\/[^\s'")\]},]+/g, '$1…');
 }

@@ -11,9 +11,11 @@ import {
   list,
   parseRange,
   QueryError,
+  queryString,
   type RangeQuery,
   single,
 } from '../format.js';
+import { capped, cutText } from '../limits.js';
 import {
   graphCacheControl,
   graphRequest,
@@ -39,15 +41,60 @@ function hostJson(host: HostRecord, status: HostStatus) {
   };
 }
 
+/** `limit` and `offset` of a listing; a bad value is a 400 reason. */
+function pageOf(query: Record<string, unknown>, max: number): { limit: number; offset: number } | string {
+  const limitText = single(query.limit);
+  const offsetText = single(query.offset);
+  if (limitText !== undefined && !/^\d{1,9}$/.test(limitText))
+    return `limit="${limitText.slice(0, 20)}" must be a whole number`;
+  if (offsetText !== undefined && !/^\d{1,9}$/.test(offsetText))
+    return `offset="${offsetText.slice(0, 20)}" must be a whole number`;
+  const limit = limitText === undefined ? max : Number(limitText);
+  if (limit < 1 || limit > max) return `limit=${limit} must be between 1 and ${max}`;
+  return { limit, offset: offsetText === undefined ? 0 : Number(offsetText) };
+}
+
+/** The URL of the next page, or null on the last one. */
+function nextPage(
+  route: string,
+  query: Record<string, unknown>,
+  page: { limit: number; offset: number },
+  total: number,
+): string | null {
+  if (page.offset + page.limit >= total) return null;
+  const params: Record<string, string | number | undefined> = {};
+  for (const [key, value] of Object.entries(query)) params[key] = single(value);
+  return `${route}${queryString({ ...params, offset: page.offset + page.limit, limit: page.limit })}`;
+}
+
+/** POST /api/status: `{"hosts": ["10.0.0.1", "web01", …]}` (or `"host"`), nothing else. */
+function statusBodySchema(hostsPerRequest: number, hostLength: number) {
+  const name = { type: 'string', minLength: 1, maxLength: hostLength };
+  const names = { type: 'array', maxItems: hostsPerRequest, items: name };
+  return {
+    type: 'object',
+    additionalProperties: false,
+    properties: { hosts: names, host: { anyOf: [name, names] } },
+  } as const;
+}
+
 export function registerApiRoutes(app: FastifyInstance, context: RouteContext): void {
-  const { store, graphs, nowSeconds } = context;
+  const { store, graphs, nowSeconds, limits } = context;
 
   app.get('/api/hosts', async (request, reply) => {
-    const service = single((request.query as Record<string, unknown>).service);
+    const query = request.query as Record<string, unknown>;
+    const service = single(query.service);
+    const page = pageOf(query, limits.pageSize);
+    if (typeof page === 'string') return textError(reply, 400, `400 Bad Request: ${page}`);
     const [hosts, statuses] = await Promise.all([store.listHosts(), store.statuses(nowSeconds())]);
+    const shown = hosts.filter((host) => service === undefined || host.service === service);
     return reply.header('Cache-Control', 'no-cache').send({
-      hosts: hosts
-        .filter((host) => service === undefined || host.service === service)
+      total: shown.length,
+      offset: page.offset,
+      limit: page.limit,
+      next: nextPage('/api/hosts', query, page, shown.length),
+      hosts: shown
+        .slice(page.offset, page.offset + page.limit)
         .map((host) => hostJson(host, statuses.get(host.address) ?? 'unknown')),
     });
   });
@@ -63,22 +110,50 @@ export function registerApiRoutes(app: FastifyInstance, context: RouteContext): 
   });
 
   const statusHandler = async (request: FastifyRequest, reply: FastifyReply) => {
-    const body = (request.body ?? {}) as Record<string, unknown>;
+    const body = (request.body ?? {}) as { hosts?: string[]; host?: string | string[] };
     const query = request.query as Record<string, unknown>;
-    const wanted = [...list(query.host), ...list(body.hosts), ...list(body.host)];
+    const wanted = [...new Set([...list(query.host), ...list(body.hosts), ...list(body.host)])];
+    if (wanted.length > limits.hostsPerRequest) {
+      return textError(
+        reply,
+        400,
+        `400 Bad Request: at most ${limits.hostsPerRequest} hosts per request, not ${wanted.length}; leave them out for every host, page by page`,
+      );
+    }
+    const tooLong = wanted.find((host) => host.length > limits.hostParamLength);
+    if (tooLong !== undefined)
+      return textError(
+        reply,
+        400,
+        `400 Bad Request: a host name is longer than ${limits.hostParamLength} characters`,
+      );
+    const page = pageOf(query, limits.pageSize);
+    if (typeof page === 'string') return textError(reply, 400, `400 Bad Request: ${page}`);
     const nowS = nowSeconds();
     const reports = await store.statusReports(nowS, wanted.length ? wanted : undefined);
+    const addresses = wanted.length ? wanted : [...reports.keys()].sort();
+    const shown = wanted.length ? addresses : addresses.slice(page.offset, page.offset + page.limit);
     const statuses: Record<string, HostStatus> = {};
     const reasons: Record<string, string> = {};
-    for (const address of wanted.length ? wanted : reports.keys()) {
+    for (const address of shown) {
       const report = reports.get(address);
       statuses[address] = report?.status ?? 'unknown';
-      if (report?.reason) reasons[address] = report.reason;
+      if (report?.reason) reasons[address] = cutText(report.reason, limits.valueLength);
     }
-    return reply.header('Cache-Control', 'no-cache').send({ at: nowS, statuses, reasons });
+    return reply.header('Cache-Control', 'no-cache').send({
+      at: nowS,
+      total: addresses.length,
+      next: wanted.length ? null : nextPage('/api/status', query, page, addresses.length),
+      statuses,
+      reasons,
+    });
   };
   app.get('/api/status', statusHandler);
-  app.post('/api/status', statusHandler);
+  app.post(
+    '/api/status',
+    { schema: { body: statusBodySchema(limits.hostsPerRequest, limits.hostParamLength) } },
+    statusHandler,
+  );
 
   app.get('/api/hosts/:host', async (request, reply) => {
     const { host: key } = request.params as { host: string };
@@ -91,15 +166,25 @@ export function registerApiRoutes(app: FastifyInstance, context: RouteContext): 
       store.lastReceived(host.address),
       store.statuses(nowS, [host.address]),
     ]);
+    const metaShown = capped(meta, limits.metaPerHost);
+    const warningsShown = capped(warnings, limits.warningsPerHost);
     return reply.header('Cache-Control', 'no-cache').send({
       ...hostJson(host, statuses.get(host.address) ?? 'unknown'),
-      meta: meta.map(({ plugin, name, value, timestamp }) => ({ plugin, name, value, timestamp })),
-      warnings: warnings.map(({ plugin, name, message, timestamp }) => ({
+      meta: metaShown.items.map(({ plugin, name, value, timestamp }) => ({
         plugin,
         name,
-        message,
+        value: cutText(value, limits.valueLength),
         timestamp,
       })),
+      warnings: warningsShown.items.map(({ plugin, name, message, timestamp }) => ({
+        plugin,
+        name,
+        message: cutText(message, limits.valueLength),
+        timestamp,
+      })),
+      // More meta or warnings than one answer carries: the counts say how many there are.
+      truncated: { meta: metaShown.truncated, warnings: warningsShown.truncated },
+      counts: { meta: meta.length, warnings: warnings.length },
       lastReceived: lastReceived.map(({ plugin, at }) => ({ plugin, at })),
     });
   });

@@ -33,6 +33,7 @@ import {
   TERM_BUTTONS,
   WIDTHS,
 } from '../format.js';
+import { capped } from '../limits.js';
 import { type RouteContext, rangeParams } from './shared.js';
 
 const STATUS_LABEL: Record<HostStatus, string> = {
@@ -232,7 +233,14 @@ export function registerPageRoutes(app: FastifyInstance, context: RouteContext):
     const listed = await graphs.list(host.address, meta);
     const report = statuses.get(host.address);
     const params = { ...rangeParams(range), width: range.width };
-    const plugins = pluginViews(host, listed, meta, warnings, params);
+    // A host that sent 100,000 warnings still gets a page of bounded size.
+    const metaShown = capped(meta, context.limits.metaPerHost);
+    const warningsShown = capped(warnings, context.limits.warningsPerHost);
+    const plugins = pluginViews(host, listed, metaShown.items, warningsShown.items, params);
+    const truncated =
+      metaShown.truncated || warningsShown.truncated
+        ? `Showing ${metaShown.items.length} of ${meta.length} meta values and ${warningsShown.items.length} of ${warnings.length} warnings.`
+        : undefined;
     const pluginFilter = single(query.plugin);
     const base = baseState(
       host.plugins,
@@ -264,6 +272,7 @@ export function registerPageRoutes(app: FastifyInstance, context: RouteContext):
       shown: pluginFilter ? plugins.filter((p) => p.plugin === pluginFilter) : plugins,
       pluginFilter,
       stale,
+      truncated,
       range,
       terms: TERM_BUTTONS.map((button) => ({
         ...button,

@@ -5,6 +5,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import {
   GraphNotFoundError,
+  GraphRenderError,
   type GraphRequest,
   GraphRequestError,
   type GraphService,
@@ -18,6 +19,7 @@ import {
   type RangeQuery,
   secondsToNextMinute,
 } from '../format.js';
+import type { WebLimits } from '../limits.js';
 import type { WebMetrics } from '../metrics.js';
 
 export interface RouteContext {
@@ -37,6 +39,7 @@ export interface RouteContext {
   page: (reply: FastifyReply, view: string, data: Record<string, unknown>) => FastifyReply;
   /** Render the error view with a status code. */
   htmlError: (reply: FastifyReply, code: number, title: string, message: string) => FastifyReply;
+  limits: WebLimits;
 }
 
 export function textError(reply: FastifyReply, code: number, message: string): FastifyReply {
@@ -143,8 +146,16 @@ export async function runGraph<T>(
       textError(reply, 400, `400 Bad Request: ${error.message}`);
     } else {
       metrics.renderErrors.inc({ kind, reason: 'error' });
-      context.logger?.error({ err: error }, 'graph request failed');
-      textError(reply, 500, `500 Internal Server Error: ${(error as Error).message}`);
+      // The log gets rrdtool's whole story (command line, files, pid); the user gets the reason.
+      const cause = error instanceof GraphRenderError ? error.cause : error;
+      context.logger?.error({ err: cause }, 'graph request failed');
+      textError(
+        reply,
+        500,
+        error instanceof GraphRenderError
+          ? `500 Internal Server Error: ${error.message}`
+          : '500 Internal Server Error: the graph could not be drawn (the server log has the details)',
+      );
     }
     return undefined;
   } finally {

@@ -123,9 +123,19 @@
     const byAddress = new Map(rows.map((row) => [row.address, row]));
     async function refresh() {
       try {
-        const response = await fetch('/api/status', { headers: { accept: 'application/json' } });
-        if (!response.ok) return;
-        const body = await response.json();
+        // The answer comes in pages (the server bounds each one): follow `next` to the end.
+        const statuses = {};
+        const reasons = {};
+        let next = '/api/status';
+        while (next) {
+          const response = await fetch(next, { headers: { accept: 'application/json' } });
+          if (!response.ok) return;
+          const page = await response.json();
+          Object.assign(statuses, page.statuses);
+          Object.assign(reasons, page.reasons);
+          next = page.next;
+        }
+        const body = { statuses, reasons };
         for (const [address, status] of Object.entries(body.statuses)) {
           const row = byAddress.get(address);
           if (!row) continue;

@@ -1,0 +1,51 @@
+/**
+ * Upper bounds on what one web request may ask for or be answered with, so that a viewer (or a
+ * script) cannot slow down the server for everyone else. The README's "Limits" table lists them.
+ * Graph sizes and time ranges are the renderer's rules (src/core/graphs), not repeated here.
+ */
+import type { AuthLimits } from './access.js';
+
+export interface WebLimits {
+  /** Largest request body (only POST /api/status takes one). */
+  bodyBytes: number;
+  /** Hosts one request may name: /compare, /api/status?host=… and its POST body. */
+  hostsPerRequest: number;
+  /** Longest host name or address in a URL (a DNS name has at most 253 characters). */
+  hostParamLength: number;
+  /** Longest plugin identifier or graph key in a URL. */
+  nameParamLength: number;
+  /** Longest value of any other query parameter (search text, service name, times). */
+  queryValueLength: number;
+  /** Hosts per page of /api/hosts and /api/status (`limit` may ask for fewer). */
+  pageSize: number;
+  /** Meta entries in one /api/hosts/<host> answer and on one host page. */
+  metaPerHost: number;
+  /** Warnings in one /api/hosts/<host> answer and on one host page. */
+  warningsPerHost: number;
+  /** Longest meta value or warning message shown (longer ones are cut, with "…"). */
+  valueLength: number;
+  auth: Partial<AuthLimits>;
+}
+
+export const DEFAULT_WEB_LIMITS: WebLimits = {
+  bodyBytes: 64 * 1024,
+  hostsPerRequest: 500,
+  hostParamLength: 255,
+  nameParamLength: 255,
+  queryValueLength: 1024,
+  pageSize: 1000,
+  metaPerHost: 1000,
+  warningsPerHost: 200,
+  valueLength: 4096,
+  auth: {},
+};
+
+/** The first `max` items and whether any were left out. */
+export function capped<T>(items: T[], max: number): { items: T[]; truncated: boolean } {
+  return items.length > max ? { items: items.slice(0, max), truncated: true } : { items, truncated: false };
+}
+
+/** A text cut to `max` characters (with "…" when cut). */
+export function cutText(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
