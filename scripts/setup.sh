@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes a fresh machine ready for Kurado and its tests. Idempotent; fast when nothing is missing.
 #  - installs what Kurado needs from Debian when missing (as root): rrdtool, rrdcached, fonts for
-#    the graphs; with --test also chromium (the browser tests drive Debian's, never a download);
+#    the graphs; with --test also chromium (the browser tests drive Debian's, never a download)
+#    and systemd (for systemd-analyze);
 #  - installs the npm dependencies when node_modules is missing;
 #  - checks that MariaDB, RabbitMQ and Mosquitto answer, and says which one does not and
 #    how to start it.
@@ -21,8 +22,11 @@ done
 packages=(rrdtool rrdcached fonts-dejavu-core)
 binaries=(/usr/bin/rrdtool /usr/bin/rrdcached /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf)
 if [ "$want_test" = 1 ]; then
-  packages+=(chromium)
-  binaries+=(/usr/bin/chromium)
+  # systemd: only for `systemd-analyze verify` of templates/systemd. Installing the package on a
+  # machine that boots without systemd changes nothing that runs: init comes from systemd-sysv,
+  # which is not pulled in, and the maintainer scripts skip the daemon when it is not PID 1.
+  packages+=(chromium systemd)
+  binaries+=(/usr/bin/chromium /usr/bin/systemd-analyze)
 fi
 
 missing=()
