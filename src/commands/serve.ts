@@ -46,6 +46,18 @@ accepts only requests an authenticating reverse proxy marked with that header (c
       multiple: true,
     }),
     'graphs-dir': graphsDirFlag,
+    'auth-failures': Flags.integer({
+      description:
+        'Wrong passwords one client (IPv4 address or IPv6 /64) may send per minute; then 429 with Retry-After. [default: 10]',
+      min: 1,
+      max: 100_000,
+    }),
+    'auth-checks': Flags.integer({
+      description:
+        'Password checks (scrypt) running at once; more wait, and past 32 waiting get 503. [default: 2]',
+      min: 1,
+      max: 64,
+    }),
     'render-processes': Flags.integer({
       description: 'rrdtool processes drawing PNGs. [default: CPU count]',
       min: 1,
@@ -86,6 +98,12 @@ accepts only requests an authenticating reverse proxy marked with that header (c
           logger,
           ...address,
           renderProcesses: flags['render-processes'],
+          limits: {
+            auth: {
+              ...(flags['auth-failures'] ? { failuresPerWindow: flags['auth-failures'] } : {}),
+              ...(flags['auth-checks'] ? { maxConcurrentChecks: flags['auth-checks'] } : {}),
+            },
+          },
         }),
       );
     } catch (error) {

@@ -4,7 +4,7 @@ import { createGraphService, type KuradoGraphService } from '../core/graphs/serv
 import type { Logger } from '../core/log.js';
 import type { Lifecycle } from '../core/runtime/lifecycle.js';
 import type { MetaStore } from '../core/store/types.js';
-import { createWebServer } from './server.js';
+import { createWebServer, type WebServerOptions } from './server.js';
 
 /** The web server refused its settings (e.g. `--auth basic` without a users file). */
 export class WebSetupError extends Error {
@@ -21,6 +21,8 @@ export interface StartWebOptions {
   port: number;
   /** rrdtool processes drawing PNGs; default CPU count. */
   renderProcesses?: number | undefined;
+  /** Limits against hostile clients; defaults when absent. */
+  limits?: WebServerOptions['limits'];
 }
 
 export interface RunningWeb {
@@ -45,7 +47,13 @@ export async function startWebServer(life: Lifecycle, options: StartWebOptions):
   life.onStop('graph renderers', () => graphs.close());
   let app: FastifyInstance;
   try {
-    app = await createWebServer({ store: options.store, graphs, config, logger: options.logger });
+    app = await createWebServer({
+      store: options.store,
+      graphs,
+      config,
+      logger: options.logger,
+      ...(options.limits ? { limits: options.limits } : {}),
+    });
   } catch (error) {
     throw new WebSetupError((error as Error).message, { cause: error });
   }
