@@ -21,7 +21,13 @@ export interface KuradoConfig {
     trustedProxyHeader?: string;
     allowFrom: string[];
   };
-  pull: { concurrency: number };
+  pull: {
+    concurrency: number;
+    /** Durable RabbitMQ queue of pull jobs (`kurado schedule` → `kurado pull-worker`). */
+    queue: string;
+    /** Per-job timeout, seconds, unless a plugin's `timeout` setting says otherwise. */
+    timeoutSeconds: number;
+  };
 }
 
 /** Settings given on the command line; undefined means "not given". */
@@ -44,10 +50,14 @@ export const ENVIRONMENT_VARIABLES = {
   KURADO_GRAPHS_DIR: 'graphs_dir',
   KURADO_WEB_LISTEN: 'web.listen',
   KURADO_PULL_CONCURRENCY: 'pull.concurrency',
+  KURADO_PULL_QUEUE: 'pull.queue',
+  KURADO_PULL_TIMEOUT: 'pull.timeout',
 } as const;
 
 export const DEFAULT_DATA_DIR = '/var/lib/kurado';
 export const DEFAULT_WEB_LISTEN = '0.0.0.0:5434';
+export const DEFAULT_PULL_QUEUE = 'kurado.pull';
+export const DEFAULT_PULL_TIMEOUT_SECONDS = 10;
 
 interface TomlShape {
   data_dir?: unknown;
@@ -63,7 +73,7 @@ interface TomlShape {
     trusted_proxy_header?: unknown;
     allow_from?: unknown;
   };
-  pull?: { concurrency?: unknown };
+  pull?: { concurrency?: unknown; queue?: unknown; timeout?: unknown };
 }
 
 /**
@@ -99,6 +109,22 @@ export function loadConfig(options: {
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new ConfigError(`${where}: pull.concurrency must be a positive integer, not "${concurrencyText}"`);
   }
+  const pullQueue =
+    options.overrides?.pull?.queue ??
+    env.KURADO_PULL_QUEUE ??
+    str(file.pull?.queue, 'pull.queue') ??
+    DEFAULT_PULL_QUEUE;
+  const timeoutText =
+    options.overrides?.pull?.timeoutSeconds ??
+    env.KURADO_PULL_TIMEOUT ??
+    file.pull?.timeout ??
+    DEFAULT_PULL_TIMEOUT_SECONDS;
+  const timeoutSeconds = Number(timeoutText);
+  if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) {
+    throw new ConfigError(
+      `${where}: pull.timeout must be a positive number of seconds, not "${timeoutText}"`,
+    );
+  }
   const graphsDir =
     options.overrides?.graphsDir ?? env.KURADO_GRAPHS_DIR ?? str(file.graphs_dir, 'graphs_dir');
   const usersFile = options.overrides?.web?.usersFile ?? str(web.users_file, 'web.users_file');
@@ -118,7 +144,7 @@ export function loadConfig(options: {
       auth,
       allowFrom,
     },
-    pull: { concurrency },
+    pull: { concurrency, queue: pullQueue, timeoutSeconds },
   };
   const rrdcached = options.overrides?.rrdcached ?? env.KURADO_RRDCACHED ?? str(file.rrdcached, 'rrdcached');
   if (rrdcached) config.rrdcached = rrdcached;

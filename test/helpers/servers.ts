@@ -98,8 +98,12 @@ async function launch(
   return server;
 }
 
-/** A private nginx (one worker) serving stub_status at NGINX_STATUS_PATH and "ok" at `/`. */
-export async function startNginx(): Promise<RunningServer> {
+/**
+ * A private nginx (one worker) serving stub_status at NGINX_STATUS_PATH and "ok" at `/`, on
+ * 127.0.0.1 and on `extraAddresses` (other loopback addresses such as 127.0.0.2, so many hosts
+ * of a server list can point at it), all on the same port.
+ */
+export async function startNginx(options: { extraAddresses?: string[] } = {}): Promise<RunningServer> {
   requireBinary(NGINX, 'nginx');
   const dir = privateDir('nginx');
   const port = await freePort();
@@ -123,7 +127,7 @@ export async function startNginx(): Promise<RunningServer> {
       `  uwsgi_temp_path ${temp}/uwsgi;`,
       `  scgi_temp_path ${temp}/scgi;`,
       `  server {`,
-      `    listen 127.0.0.1:${port};`,
+      ...['127.0.0.1', ...(options.extraAddresses ?? [])].map((address) => `    listen ${address}:${port};`),
       `    location = ${NGINX_STATUS_PATH} { stub_status; }`,
       '    location = / { return 200 "ok\\n"; }',
       '  }',

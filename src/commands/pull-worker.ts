@@ -1,0 +1,115 @@
+import { Flags } from '@oclif/core';
+import { BaseCommand } from '../cli/base-command.js';
+import { type ConfigOverrides, redactUrl } from '../core/config.js';
+import { Ingestor } from '../core/ingest/ingestor.js';
+import { AmqpJobSource } from '../core/pull/amqp.js';
+import { PullWorker } from '../core/pull/worker.js';
+import { retryWithBackoff } from '../core/retry.js';
+import { createRrdWriter } from '../core/rrd/writer.js';
+import { openStore, parseStoreUrl } from '../core/store/index.js';
+import { fetcherFor } from '../pull/registry.js';
+
+export default class PullWorkerCommand extends BaseCommand<typeof PullWorkerCommand> {
+  static override summary =
+    'Run pull jobs from RabbitMQ: fetch nginx, Redis, MySQL … and store like receive.';
+  static override description =
+    `Consumes the pull queue (filled by \`kurado schedule\`) with --concurrency jobs at once.
+Each job's fetcher runs with a timeout (--timeout, or the plugin's "timeout" setting in the
+server list, seconds); its values go through the same write path as \`kurado receive\` and the
+job is acknowledged once they are stored. A failed fetch is stored as the warning
+<plugin>.warn.fetch on the host, shown in the UI and \`kurado status\`. Settings (credentials)
+are read from the store, never from the queue. Run as many workers as you like, anywhere.
+SIGTERM finishes and stores the jobs in flight, then exits 0.`;
+
+  static override examples = [
+    '<%= config.bin %> pull-worker --amqp amqp://kurado:secret@mq1:5672 --store mysql://… --rrdcached unix:/run/rrdcached.sock',
+  ];
+
+  static override flags = {
+    amqp: Flags.string({ description: 'RabbitMQ URL, amqp://user:pass@host:5672. [env: KURADO_AMQP_URL]' }),
+    queue: Flags.string({
+      description: 'Durable RabbitMQ queue of pull jobs. [env: KURADO_PULL_QUEUE] [default: kurado.pull]',
+    }),
+    concurrency: Flags.integer({
+      description: 'Jobs run at once (and RabbitMQ prefetch). [env: KURADO_PULL_CONCURRENCY] [default: 16]',
+      min: 1,
+    }),
+    timeout: Flags.string({
+      description:
+        "Seconds a job's fetch may take unless its plugin's timeout setting says otherwise. [env: KURADO_PULL_TIMEOUT] [default: 10]",
+    }),
+  };
+
+  protected override configOverrides(): ConfigOverrides {
+    const overrides = super.configOverrides();
+    if (this.flags.amqp) overrides.amqpUrl = this.flags.amqp;
+    const pull: NonNullable<ConfigOverrides['pull']> = {};
+    if (this.flags.queue) pull.queue = this.flags.queue;
+    if (this.flags.concurrency) pull.concurrency = this.flags.concurrency;
+    if (this.flags.timeout) pull.timeoutSeconds = Number(this.flags.timeout);
+    overrides.pull = pull;
+    return overrides;
+  }
+
+  public async run(): Promise<void> {
+    const { settings, log_: logger } = this;
+    if (!settings.amqpUrl) {
+      this.error('no RabbitMQ: give --amqp amqp://host:5672 (or KURADO_AMQP_URL, or amqp in kurado.toml)', {
+        exit: 2,
+      });
+    }
+    const storeAddress = redactUrl(settings.storeUrl);
+    parseStoreUrl(settings.storeUrl); // a malformed URL fails now, not in a retry loop
+    const store = await retryWithBackoff(
+      `cannot open the metadata store at ${storeAddress}`,
+      async () => {
+        const opened = await openStore(settings.storeUrl);
+        await opened.migrate();
+        return opened;
+      },
+      logger,
+    );
+    const writer = createRrdWriter({
+      dataDir: settings.dataDir,
+      ...(settings.rrdcached ? { rrdcached: settings.rrdcached } : {}),
+    });
+    const { concurrency, queue, timeoutSeconds } = settings.pull;
+    const worker = new PullWorker({
+      source: new AmqpJobSource({ url: settings.amqpUrl, queue, prefetch: concurrency, logger }),
+      ingestor: new Ingestor({ dataDir: settings.dataDir, writer, store, logger }),
+      store,
+      fetcherFor,
+      concurrency,
+      defaultTimeoutMs: timeoutSeconds * 1000,
+      logger,
+      storeAddress,
+    });
+    logger.info(
+      {
+        amqp: redactUrl(settings.amqpUrl),
+        queue,
+        concurrency,
+        timeoutSeconds,
+        dataDir: settings.dataDir,
+        rrdcached: settings.rrdcached ?? 'none (rrdtool -)',
+        store: storeAddress,
+      },
+      'kurado pull-worker starting',
+    );
+    let stopping = false;
+    const stop = async (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal }, 'finishing and storing the jobs in flight');
+      await worker.stop();
+      await writer.close();
+      await store.close();
+      logger.flush();
+      process.exit(0);
+    };
+    process.once('SIGTERM', () => void stop('SIGTERM'));
+    process.once('SIGINT', () => void stop('SIGINT'));
+    await worker.start();
+    await new Promise<never>(() => undefined);
+  }
+}
