@@ -81,8 +81,11 @@ export class MqttConsumer {
             // restores a persistent session after its own restart without the session's shared
             // subscription, so nothing more would arrive, and it drops what agents publish until
             // a member subscribes again. Subscribing again keeps the session's queued messages.
-            void connack;
             client.subscribe(subscription, { qos: 1 }, (error) => (error ? this.logError(error) : resolve()));
+            // A kept session is ready at once: the broker redelivers its unacknowledged messages
+            // first, and MQTT.js hands over the SUBACK only after those were acknowledged, which
+            // happens only once every connection is up (the receiver starts paused).
+            if (connack.sessionPresent) resolve();
           });
         }),
       );
