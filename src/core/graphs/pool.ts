@@ -64,11 +64,9 @@ export class RenderPool {
 }
 
 /**
- * Did the command fail because its process died (crash, kill, timeout) rather than because
- * rrdtool answered `ERROR:`? RrdtoolProcess words the latter "rrdtool <command> failed: …".
+ * Did the command fail because its process died or could not start rather than because
+ * rrdtool answered `ERROR:`? A timeout is not retried: the same command would most likely hang again.
  */
 function diedWithProcess(error: unknown): boolean {
-  if (!(error instanceof RrdtoolError)) return false;
-  // A timeout is not retried: the same command would most likely hang again.
-  return !/^rrdtool \S+ failed: /.test(error.message) && !error.message.includes('did not answer within');
+  return error instanceof RrdtoolError && (error.kind === 'died' || error.kind === 'not-started');
 }

@@ -7,6 +7,7 @@ import {
   pluginDirectory,
   withoutServerPaths,
 } from '../rrd/layout.js';
+import { RrdtoolError } from '../rrd/rrdtool-process.js';
 import type { MetaEntry } from '../store/types.js';
 import {
   type ArgumentContext,
@@ -157,24 +158,22 @@ export function createGraphService(options: GraphServiceOptions): KuradoGraphSer
       return await pool.run(args);
     } catch (error) {
       const at = args.indexOf('--daemon');
-      if (at < 0 || !/Unable to connect to rrdcached/.test((error as Error).message)) throw error;
-      options.onDaemonUnreachable?.((error as Error).message);
+      if (at < 0 || !(error instanceof RrdtoolError && error.kind === 'daemon-unreachable')) throw error;
+      options.onDaemonUnreachable?.(error.message);
       return pool.run([...args.slice(0, at), ...args.slice(at + 2)]);
     }
   };
 
   /** rrdtool's failure as a GraphRenderError: the reason for users, the detail as `cause`. */
   const renderError = (error: unknown): GraphRenderError => {
-    const message = error instanceof Error ? error.message : String(error);
-    const failed = /^rrdtool (\S+) failed: ([\s\S]*?) \(command: /.exec(message);
-    const timeout = /did not answer within (\d+) ms/.exec(message);
-    let reason = failed
-      ? `rrdtool ${failed[1]} failed: ${failed[2]}`
-      : timeout
-        ? `drawing took longer than ${Number(timeout[1]) / 1000} s and was stopped`
-        : /^cannot run /.test(message)
-          ? 'rrdtool could not be started'
-          : 'the rrdtool process drawing graphs stopped unexpectedly';
+    let reason = 'the rrdtool process drawing graphs stopped unexpectedly';
+    if (error instanceof RrdtoolError) {
+      const { operation, reply, timeoutMs } = error.details;
+      if (reply !== undefined) reason = `rrdtool ${operation} failed: ${reply}`;
+      else if (error.kind === 'timeout' && timeoutMs !== undefined)
+        reason = `drawing took longer than ${timeoutMs / 1000} s and was stopped`;
+      else if (error.kind === 'not-started') reason = 'rrdtool could not be started';
+    }
     if (options.rrdcached) reason = reason.split(options.rrdcached).join('rrdcached');
     return new GraphRenderError(withoutServerPaths(reason, dataDir), { cause: error });
   };

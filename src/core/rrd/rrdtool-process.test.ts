@@ -65,7 +65,30 @@ describe('RrdtoolProcess against the real rrdtool', () => {
     expect(failure).toBeInstanceOf(RrdtoolError);
     expect((failure as Error).message).toContain(`opening '${missing}'`);
     expect((failure as Error).message).toContain('command: info');
+    expect(failure).toMatchObject({ kind: 'answered' });
+    expect((failure as RrdtoolError).reply).toContain(`opening '${missing}'`);
     expect((await rrd.run(['pwd'])).text).toBe(dir);
+  });
+
+  it('tells an unreachable rrdcached apart from other ERROR answers', async () => {
+    const file = path.join(dir, 'daemon.rrd');
+    await createWithValues(file);
+    const failure = await rrd
+      .run([
+        'xport',
+        '--daemon',
+        `unix:${path.join(dir, 'no-such-rrdcached.sock')}`,
+        '--start',
+        String(T0),
+        '--end',
+        String(T0 + 180),
+        `DEF:x=${file}:n:AVERAGE`,
+        'XPORT:x',
+      ])
+      .catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(RrdtoolError);
+    expect(failure).toMatchObject({ kind: 'daemon-unreachable' });
+    expect((failure as RrdtoolError).reply).toMatch(/Unable to connect to rrdcached/);
   });
 
   it('passes titles and legends with spaces, quotes, colons, % and backslashes through unchanged', async () => {
@@ -129,6 +152,7 @@ describe('RrdtoolProcess against the real rrdtool', () => {
     ]);
     process.kill(firstPid, 'SIGKILL');
     await expect(busy).rejects.toThrow(/was killed by SIGKILL while running graphv/);
+    await expect(busy).rejects.toMatchObject({ kind: 'died' });
     expect((await rrd.run(['last', file])).text).toBe(String(T0 + 180));
     expect(rrd.pid).not.toBe(firstPid);
   });
@@ -142,9 +166,9 @@ describe('RrdtoolProcess against the real rrdtool', () => {
     try {
       await rrd.run(['pwd']);
       const stuckPid = rrd.pid;
-      await expect(rrd.run(['info', fifo], { timeoutMs: 300 })).rejects.toThrow(
-        /did not answer within 300 ms; killed pid/,
-      );
+      const stuck = rrd.run(['info', fifo], { timeoutMs: 300 });
+      await expect(stuck).rejects.toThrow(/did not answer within 300 ms; killed pid/);
+      await expect(stuck).rejects.toMatchObject({ kind: 'timeout' });
       expect((await rrd.run(['pwd'])).text).toBe(dir);
       expect(rrd.pid).not.toBe(stuckPid);
     } finally {

@@ -59,16 +59,45 @@ export interface RrdtoolResult {
 }
 
 /** A command rrdtool answered with `ERROR: …`, or one that never got an answer. */
+export type RrdtoolErrorKind =
+  /** rrdtool answered `ERROR:` (a bad argument, a missing file…); `reply` holds its words. */
+  | 'answered'
+  /** rrdtool answered that it could not connect to rrdcached (`--daemon`); `reply` holds its words. */
+  | 'daemon-unreachable'
+  /** No answer within the timeout; the process was killed and the next command gets a new one. */
+  | 'timeout'
+  /** The process crashed or exited while the command ran. */
+  | 'died'
+  /** The rrdtool binary could not be started. */
+  | 'not-started';
+
 export class RrdtoolError extends Error {
   override name = 'RrdtoolError';
   constructor(
     message: string,
-    /** The command line as sent (cut to a readable length). */
-    readonly command: string,
+    readonly kind: RrdtoolErrorKind,
+    readonly details: {
+      /** The rrdtool command: `graphv`, `xport`, `update`… */
+      operation: string;
+      /** The command line as sent (cut to a readable length). */
+      command: string;
+      /** rrdtool's own `ERROR:` text, when it answered. */
+      reply?: string;
+      /** The timeout that ran out, for kind `timeout`. */
+      timeoutMs?: number;
+    },
   ) {
     super(message);
   }
+
+  /** rrdtool's own `ERROR:` text, when it answered. */
+  get reply(): string | undefined {
+    return this.details.reply;
+  }
 }
+
+/** How rrdtool words "could not reach rrdcached" in its `ERROR:` answer (rrd_client.c). */
+const DAEMON_UNREACHABLE = /Unable to connect to rrdcached/;
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 const STDERR_KEEP = 4096;
@@ -241,7 +270,8 @@ export class RrdtoolProcess {
         undefined,
         new RrdtoolError(
           `rrdtool ${job.args[0]} did not answer within ${job.timeoutMs} ms; killed pid ${child.pid} (command: ${shorten(job.line)})`,
-          shorten(job.line),
+          'timeout',
+          { operation: job.args[0] as string, command: shorten(job.line), timeoutMs: job.timeoutMs },
         ),
       );
     }, job.timeoutMs);
@@ -269,7 +299,10 @@ export class RrdtoolProcess {
     child.on('error', (error) => {
       if (this.child !== child) return;
       this.child = undefined;
-      this.failCurrent(`cannot run "${this.binary} -"${this.cwd ? ` in ${this.cwd}` : ''}: ${error.message}`);
+      this.failCurrent(
+        `cannot run "${this.binary} -"${this.cwd ? ` in ${this.cwd}` : ''}: ${error.message}`,
+        'not-started',
+      );
     });
     // 'close', not 'exit': output written just before a crash is still read first.
     child.on('close', (code, signal) => {
@@ -289,15 +322,15 @@ export class RrdtoolProcess {
     child.kill('SIGKILL');
   }
 
-  private failCurrent(reason: string): void {
+  private failCurrent(reason: string, kind: 'died' | 'not-started' = 'died'): void {
     const job = this.current;
     if (!job) return;
     this.finish(
       undefined,
-      new RrdtoolError(
-        `${reason} while running ${job.args[0]} (command: ${shorten(job.line)})`,
-        shorten(job.line),
-      ),
+      new RrdtoolError(`${reason} while running ${job.args[0]} (command: ${shorten(job.line)})`, kind, {
+        operation: job.args[0] as string,
+        command: shorten(job.line),
+      }),
     );
   }
 
@@ -353,7 +386,8 @@ export class RrdtoolProcess {
         undefined,
         new RrdtoolError(
           `rrdtool ${job.args[0]} failed: ${message} (command: ${shorten(job.line)})`,
-          shorten(job.line),
+          DAEMON_UNREACHABLE.test(message) ? 'daemon-unreachable' : 'answered',
+          { operation: job.args[0] as string, command: shorten(job.line), reply: message },
         ),
       );
       return;
