@@ -115,6 +115,23 @@ export function metaStoreContract(dialect: string, open: () => Promise<StoreUnde
         expect(await store.findHost('WEB01')).toBeUndefined();
       });
 
+      it('lets an imported host win over an auto-registered one named like its hostname', async () => {
+        await store.upsertHosts([host('192.0.2.50', { hostname: 'h50' })]);
+        // An impostor that pushed on kurado/update/h50 before the receiver refused such topics.
+        await store.registerUnknownHosts(['h50']);
+        expect((await store.findHost('h50'))?.address).toBe('192.0.2.50');
+        expect((await store.findHost('192.0.2.50'))?.address).toBe('192.0.2.50');
+      });
+
+      it('keeps max_files and relay from the server list', async () => {
+        await store.upsertHosts([
+          host('10.0.0.1', { options: { maxFiles: 20_000, relay: true } }),
+          host('10.0.0.2'),
+        ]);
+        expect((await store.findHost('10.0.0.1'))?.options).toEqual({ maxFiles: 20_000, relay: true });
+        expect((await store.findHost('10.0.0.2'))?.options).toBeUndefined();
+      });
+
       it('updates a host imported again and keeps per-plugin settings', async () => {
         await store.upsertHosts([host('10.0.0.1', { comments: 'old' })]);
         const settings = { 'mysql:3306': { user: 'kurado', password: 's3cret', port: 3306, tls: true } };
@@ -269,6 +286,74 @@ export function metaStoreContract(dialect: string, open: () => Promise<StoreUnde
         const restarted = await subject.another();
         await restarted.writeBatch(batch(later, { meta: [kernel('6.1.0', later)] }));
         expect((await store.meta('10.0.0.1', later))[0]?.timestamp).toBe(later);
+      });
+    });
+
+    describe('per-host bounds', () => {
+      it('keeps at most max_meta_per_host meta names per host, says so on the host, and spares others', async () => {
+        const bounded = await subject.another({ limits: { maxMetaPerHost: 3, maxWarningsPerHost: 100 } });
+        const value = (host: string, name: string, at: number) => ({
+          host,
+          plugin: 'p',
+          name,
+          value: 'v',
+          timestamp: at,
+        });
+        await bounded.writeBatch(batch(T, { meta: ['a', 'b'].map((n) => value('10.0.0.1', n, T)) }));
+        await bounded.writeBatch(
+          batch(T + 60, {
+            meta: [
+              ...['c', 'd', 'e'].map((n) => value('10.0.0.1', n, T + 60)),
+              value('10.0.0.2', 'a', T + 60),
+            ],
+          }),
+        );
+        expect((await bounded.meta('10.0.0.1', T + 60)).map((m) => m.name)).toEqual(['a', 'b', 'c']);
+        expect((await bounded.meta('10.0.0.2', T + 60)).map((m) => m.name)).toEqual(['a']);
+        // Known names keep updating.
+        await bounded.writeBatch(
+          batch(T + 120, { meta: [{ ...value('10.0.0.1', 'a', T + 120), value: 'w' }] }),
+        );
+        expect((await bounded.meta('10.0.0.1', T + 120))[0]?.value).toBe('w');
+        const warnings = await bounded.warnings('10.0.0.1', T + 120);
+        expect(warnings).toEqual([
+          expect.objectContaining({
+            plugin: 'kurado',
+            name: 'meta-limit',
+            message: expect.stringMatching(
+              /^2 new meta value\(s\) refused \(first: p\.d\): the host already has 3/,
+            ),
+          }),
+        ]);
+        // Once the names expired, new ones fit again.
+        const later = T + 120 + META_TTL_SECONDS + 60;
+        await bounded.writeBatch(batch(later, { meta: ['x', 'y'].map((n) => value('10.0.0.1', n, later)) }));
+        expect((await bounded.meta('10.0.0.1', later)).map((m) => m.name)).toEqual(['x', 'y']);
+      });
+
+      it('keeps at most max_warnings_per_host warnings per host in 5 minutes', async () => {
+        const bounded = await subject.another({ limits: { maxMetaPerHost: 500, maxWarningsPerHost: 2 } });
+        const warn = (host: string, name: string, at: number) => ({
+          host,
+          plugin: 'p',
+          name,
+          message: 'm',
+          timestamp: at,
+        });
+        await bounded.writeBatch(
+          batch(T, {
+            warnings: [...['a', 'b', 'c'].map((n) => warn('10.0.0.1', n, T)), warn('10.0.0.2', 'a', T)],
+          }),
+        );
+        expect((await bounded.warnings('10.0.0.1', T)).map((w) => `${w.plugin}.${w.name}`).sort()).toEqual([
+          'kurado.warnings-limit',
+          'p.a',
+          'p.b',
+        ]);
+        expect(await bounded.warnings('10.0.0.2', T)).toHaveLength(1);
+        const next = T + WARNING_TTL_SECONDS;
+        await bounded.writeBatch(batch(next, { warnings: [warn('10.0.0.1', 'c', next)] }));
+        expect((await bounded.warnings('10.0.0.1', next)).map((w) => w.name)).toEqual(['c']);
       });
     });
 

@@ -73,12 +73,12 @@ describe('server list', () => {
     expect(shown).toEqual([
       'F: roles.web.plugins[3]: "base" is listed twice',
       'F: roles.web.settings.redis: role "web" lists no plugin "redis" (plugins: base, nginx:80)',
-      'F: services.shop[1] (label "frontend"): unknown key "roll" (did you mean "role"?); expected "label", "role", "hosts"',
+      'F: services.shop[1] (label "frontend"): unknown key "roll" (did you mean "role"?); expected "label", "role", "hosts", "max_files", "relay"',
       'F: services.shop[1] (label "frontend"): names no role (role = "…")',
       'F: services.shop[2] (label "backend"): unknown role "api"; roles: web',
       'F:17: services.shop[2] (label "backend") hosts[2] "10.0.0.300 api02 typo in the address": bad address: "10.0.0.300" is not a valid IPv4 address',
       'F:18: services.shop[2] (label "backend") hosts[3] "10.0.0.1 web01-again": address 10.0.0.1 is already listed at services.shop[1] (label "frontend") hosts[1] (line 10)',
-      'F: services.shop[2] (label "backend") hosts[4] "": is empty; write "<address> <hostname> <comments…>"',
+      'F:19: services.shop[2] (label "backend") hosts[4] "": is empty; write "<address> <hostname> <comments…>"',
       'F: services.admin: write each section as [[services.admin]] (double brackets: a service is a list of sections), not a table',
       'F: services.unregistered: "unregistered" is reserved for hosts that push without being listed',
     ]);
@@ -106,6 +106,117 @@ describe('server list', () => {
       'x.toml: roles.web.settings.base.list: must be a string, number or boolean, not an array',
       'x.toml: services.s[1] hosts[1]: must be a string "<address> <hostname> <comments…>", not a number',
     ]);
+  });
+
+  it('reports the exact line of a bad entry, whatever else holds the same text', () => {
+    const text = [
+      '# "10.0.0.300 x" in a comment',
+      '[roles.web]',
+      'plugins = ["base"]',
+      '[[services.a]]',
+      'label = "10.0.0.300 x"',
+      'role = "web"',
+      'hosts = ["10.0.0.1", # "10.0.0.300 x"',
+      "  '10.0.0.2',",
+      '  """10.0.0.3""", "10.0.0.300 x",',
+      ']',
+      '[[services.b]]',
+      'role = "web"',
+      'hosts = ["10.0.1.1", "10.0.0.\\u0033\\u0030\\u0030 escaped"]',
+      '[[services.a]]',
+      'role = "web"',
+      'hosts = [',
+      '  "10.0.2.1",',
+      '  "10.0.0.300 x",',
+      ']',
+    ].join('\n');
+    const problems = problemsOf(() => parseServerList(text, 'x.toml'));
+    expect(problems.map((p) => p.replace(/ hosts\[.*$/, ''))).toEqual([
+      'x.toml:9: services.a[1] (label "10.0.0.300 x")',
+      'x.toml:18: services.a[2]',
+      'x.toml:13: services.b[1]',
+    ]);
+  });
+
+  it('locates a bad entry among 40,000 (one pass over the file, not one search per entry)', () => {
+    const hosts = Array.from(
+      { length: 40_000 },
+      (_, i) => `  "10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255} h${i}",`,
+    );
+    hosts[39_990] = '  "10.0.0.300 bad",';
+    const text = `[roles.web]\nplugins = ["base"]\n[[services.s]]\nrole = "web"\nhosts = [\n${hosts.join('\n')}\n]\n`;
+    // Searching the text once per entry took 96 s on a file this size.
+    const problems = problemsOf(() => parseServerList(text, 'x.toml'));
+    expect(problems).toEqual([
+      expect.stringMatching(/^x\.toml:39996: services\.s\[1\] hosts\[39991\] "10\.0\.0\.300 bad"/),
+    ]);
+  });
+
+  it('refuses control characters in entries, comments included, and labels', () => {
+    const problems = problemsOf(() =>
+      parseServerList(
+        [
+          '[roles.web]',
+          'plugins = ["base"]',
+          '[[services.s]]',
+          'label = "a\\u0000b"',
+          'role = "web"',
+          'hosts = ["10.0.0.1"]',
+          '[[services.t]]',
+          'role = "web"',
+          'hosts = ["10.0.0.2 web02 comment\\nforged line", "10.0.0.3 h\\u0000x", "10.0.0.4 web04 fine"]',
+        ].join('\n'),
+        'x.toml',
+      ),
+    );
+    expect(problems).toEqual([
+      'x.toml: services.s[1] (label "a\\x00b"): label must not contain control characters',
+      'x.toml:9: services.t[1] hosts[1] "10.0.0.2 web02 comment\\x0aforged line": has control characters (a newline, tab or NUL); write one line of printable text',
+      'x.toml:9: services.t[1] hosts[2] "10.0.0.3 h\\x00x": has control characters (a newline, tab or NUL); write one line of printable text',
+    ]);
+  });
+
+  it("refuses addresses that are Kurado's own files in data_dir", () => {
+    const problems = problemsOf(() =>
+      parseServerList(
+        '[roles.web]\nplugins = ["base"]\n[[services.s]]\nrole = "web"\nhosts = ["kurado.db", "Kurado.DB-wal x"]\n',
+        'x.toml',
+      ),
+    );
+    expect(problems).toHaveLength(2);
+    expect(problems[0]).toMatch(/x\.toml:5: .*"kurado\.db" is the name of a file Kurado keeps in data_dir/);
+  });
+
+  it('takes max_files and relay from the role, a section overriding them', () => {
+    const list = parseServerList(
+      [
+        '[roles.proxy]',
+        'plugins = ["base"]',
+        'relay = true',
+        'max_files = 20000',
+        '[roles.web]',
+        'plugins = ["base"]',
+        '[[services.s]]',
+        'role = "proxy"',
+        'hosts = ["10.0.0.1 proxy01"]',
+        '[[services.s]]',
+        'role = "proxy"',
+        'max_files = 100',
+        'hosts = ["10.0.0.2 proxy02"]',
+        '[[services.s]]',
+        'role = "web"',
+        'hosts = ["10.0.0.3 web01"]',
+      ].join('\n'),
+      'x.toml',
+    );
+    expect(list.hosts.map((h) => h.options)).toEqual([
+      { relay: true, maxFiles: 20000 },
+      { relay: true, maxFiles: 100 },
+      undefined,
+    ]);
+    expect(() =>
+      parseServerList('[roles.web]\nplugins = ["base"]\nmax_files = -1\nrelay = "yes"\n', 'x.toml'),
+    ).toThrow(/max_files must be a whole number[\s\S]*relay must be true or false, not a string/);
   });
 
   it('keeps hostile comments as written', () => {

@@ -12,11 +12,13 @@ import { parse as parseToml, TomlError } from 'smol-toml';
 import { hostProblem, normalizeHost, printable } from '../protocol/host.js';
 import { pluginIdentifierProblem } from '../protocol/lines.js';
 import {
+  type HostOptions,
   type HostRecord,
   type PluginSettings,
   type PluginSettingValue,
   UNREGISTERED_SERVICE,
 } from '../store/types.js';
+import { hostEntryLines, sectionKey } from './entry-lines.js';
 
 export interface Role {
   name: string;
@@ -24,6 +26,8 @@ export interface Role {
   plugins: string[];
   /** Settings keyed by plugin name (`mysql`, every mysql instance) or identifier (`mysql:3307`). */
   settings: PluginSettings;
+  /** `max_files` and `relay` of the role; a section may override them. */
+  options: HostOptions;
 }
 
 export interface SectionSummary {
@@ -60,8 +64,10 @@ export class ServerListError extends Error {
 type Table = Record<string, unknown>;
 
 const TOP_LEVEL_KEYS = ['settings', 'roles', 'services'];
-const ROLE_KEYS = ['plugins', 'settings'];
-const SECTION_KEYS = ['label', 'role', 'hosts'];
+const ROLE_KEYS = ['plugins', 'settings', 'max_files', 'relay'];
+const SECTION_KEYS = ['label', 'role', 'hosts', 'max_files', 'relay'];
+/** Control characters: a NUL breaks rrdtool arguments later, a newline forges lines in answers. */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 /** Keys people bring from CloudForecast/upstream Kurado YAML, and what they are called here. */
 const RENAMED_KEYS: Record<string, string> = {
   roll: 'role',
@@ -117,7 +123,6 @@ const quoted = (text: string) => `"${printable(text, 80)}"`;
 class ServerListChecker {
   private readonly problems: string[] = [];
   private readonly warnings: string[] = [];
-  private readonly seenEntries = new Map<string, number>();
 
   constructor(
     private readonly text: string,
@@ -139,14 +144,32 @@ class ServerListChecker {
     }
   }
 
-  /** 1-based line of the n-th (0-based) occurrence of `needle` in the file, if found. */
-  private lineOf(needle: string, occurrence: number): number | undefined {
-    let index = -1;
-    for (let i = 0; i <= occurrence; i++) {
-      index = this.text.indexOf(needle, index + 1);
-      if (index < 0) return undefined;
+  /** Line of each host entry, per section; computed on first use (one pass over the text). */
+  private entryLines: Map<string, number[]> | undefined;
+
+  private lineOfEntry(service: string, sectionIndex: number, hostIndex: number): number | undefined {
+    this.entryLines ??= hostEntryLines(this.text);
+    return this.entryLines.get(sectionKey(service, sectionIndex))?.[hostIndex];
+  }
+
+  /** `max_files` and `relay` of a role or section, checked. */
+  private hostOptions(table: Table, place: string, inherited: HostOptions = {}): HostOptions {
+    const options: HostOptions = { ...inherited };
+    const maxFiles = table.max_files;
+    if (maxFiles !== undefined) {
+      if (typeof maxFiles !== 'number' || !Number.isInteger(maxFiles) || maxFiles < 0) {
+        this.problem(
+          place,
+          `max_files must be a whole number of files (0 or more), not ${quoted(String(maxFiles))}`,
+        );
+      } else options.maxFiles = maxFiles;
     }
-    return this.text.slice(0, index).split('\n').length;
+    const relay = table.relay;
+    if (relay !== undefined) {
+      if (typeof relay !== 'boolean') this.problem(place, `relay must be true or false, not ${kind(relay)}`);
+      else options.relay = relay;
+    }
+    return options;
   }
 
   check(document: Table): ServerList {
@@ -200,6 +223,10 @@ class ServerListChecker {
     }
     for (const [name, body] of Object.entries(value)) {
       const place = `roles.${name}`;
+      if (CONTROL.test(name)) {
+        this.problem(`roles.${quoted(name)}`, 'a role name must not contain control characters');
+        continue;
+      }
       if (!isTable(body)) {
         this.problem(place, `must be a table with plugins = [...], not ${kind(body)}`);
         continue;
@@ -234,7 +261,7 @@ class ServerListChecker {
           );
         }
       }
-      roles.set(name, { name, plugins, settings });
+      roles.set(name, { name, plugins, settings, options: this.hostOptions(body, place) });
     }
     return roles;
   }
@@ -261,6 +288,10 @@ class ServerListChecker {
         );
         continue;
       }
+      if (CONTROL.test(service)) {
+        this.problem(`services.${quoted(service)}`, 'a service name must not contain control characters');
+        continue;
+      }
       if (service.trim() === '') {
         this.problem('services', 'a service needs a name ([[services."Shop (EU)"]] for names with spaces)');
         continue;
@@ -284,6 +315,10 @@ class ServerListChecker {
         this.unknownKeys(section, SECTION_KEYS, place);
         if (typeof label !== 'string') {
           this.problem(place, `label must be a string, not ${kind(label)}`);
+          continue;
+        }
+        if (CONTROL.test(label)) {
+          this.problem(place, 'label must not contain control characters');
           continue;
         }
         const roleName = section.role;
@@ -314,6 +349,7 @@ class ServerListChecker {
           );
           continue;
         }
+        const options = this.hostOptions(section, place, role?.options);
         if (section.hosts.length === 0) this.warnings.push(`${this.file}: ${place}: lists no hosts`);
         let count = 0;
         for (const [hostIndex, entry] of (section.hosts as unknown[]).entries()) {
@@ -325,11 +361,17 @@ class ServerListChecker {
             );
             continue;
           }
-          const occurrence = this.seenEntries.get(entry) ?? 0;
-          this.seenEntries.set(entry, occurrence + 1);
-          // Where the entry is written (found as "<entry>" in the text; escapes defeat the search).
-          const line = entry.trim() === '' ? undefined : this.lineOf(`"${entry}"`, occurrence);
+          const line = this.lineOfEntry(service, sectionIndex, hostIndex);
           const here = `${entryPlace} ${quoted(entry)}`;
+          if (CONTROL.test(entry)) {
+            // Comments too: a newline in one would add a line to every text listing of hosts.
+            this.problem(
+              here,
+              'has control characters (a newline, tab or NUL); write one line of printable text',
+              line,
+            );
+            continue;
+          }
           const match = /^\s*(\S+)(?:\s+(\S+))?(?:\s+(.*?))?\s*$/s.exec(entry);
           if (!match) {
             this.problem(here, 'is empty; write "<address> <hostname> <comments…>"', line);
@@ -374,6 +416,7 @@ class ServerListChecker {
           };
           const settings = resolveSettings(role, globalSettings);
           if (settings) record.settings = settings;
+          if (Object.keys(options).length > 0) record.options = { ...options };
           hosts.push(record);
         }
         summary.push({ label, role: typeof roleName === 'string' ? roleName : '', hosts: count });

@@ -1,9 +1,26 @@
+import {
+  DEFAULT_LIMITS,
+  FILES_LIMIT_WARNING,
+  type IngestLimits,
+  LIMIT_KEYS,
+  longerThanBytes,
+  META_LIMIT_WARNING,
+  WARNINGS_LIMIT_WARNING,
+} from '../limits.js';
 import type { Logger } from '../log.js';
-import { type MetricKey, type MetricSink, parseMessageTo } from '../protocol/lines.js';
+import { type MetricSink, parseMessageTo } from '../protocol/lines.js';
 import type { MetaValue, Rejection, WarnValue } from '../protocol/types.js';
-import { hostDirectory, parseRrdPath, rrdFilePath, withoutServerPaths } from '../rrd/layout.js';
+import {
+  hostDirectory,
+  listHostFiles,
+  parseRrdPath,
+  rrdFilePath,
+  withoutServerPaths,
+} from '../rrd/layout.js';
 import type { RrdUpdate, RrdWriter } from '../rrd/types.js';
 import type { MetaStore } from '../store/types.js';
+import { FileLimit } from './file-limit.js';
+import { ListedHosts } from './listed-hosts.js';
 
 /** One message as a transport hands it over: its lines, and the host its topic names. */
 export interface InboundMessage {
@@ -23,6 +40,11 @@ export interface IngestReport {
   created: number;
   /** Values rrdcached refused for another reason than a duplicate (the file is named). */
   failed: number;
+  /**
+   * Values, meta and warnings refused by a per-host limit (files, counts, value length), and
+   * messages refused whole (a topic naming a listed host's hostname).
+   */
+  refused: number;
   newHosts: string[];
   /** Receiver clock minus the newest sample timestamp of the batch, seconds. */
   lagSeconds: number;
@@ -40,6 +62,12 @@ export interface IngestorOptions {
   logger?: Logger;
   /** Epoch seconds; a parameter so tests can move time. */
   now?: () => number;
+  /** Per-host bounds (defaults: DEFAULT_LIMITS); `max_files` in the server list overrides files. */
+  limits?: Partial<IngestLimits>;
+  /** Accept 4-field lines for other hosts from every host (`receive --allow-relay`). */
+  allowRelay?: boolean;
+  /** How often the server list is re-read from the store, ms. */
+  listedHostsReloadMs?: number;
 }
 
 /**
@@ -55,8 +83,11 @@ export class Ingestor {
   private readonly store: MetaStore;
   private readonly logger: Logger | undefined;
   private readonly now: () => number;
-  /** host → wire key → escaped file path; as large as the set of metric files. */
-  private readonly pathCache = new Map<string, Map<string, string>>();
+  private readonly limits: IngestLimits;
+  private readonly allowRelay: boolean;
+  private readonly listed: ListedHosts;
+  /** Admitted metric files per host (the path cache) and the files-per-host decision. */
+  private readonly files: FileLimit;
 
   constructor(options: IngestorOptions) {
     this.dataDir = options.dataDir;
@@ -64,48 +95,141 @@ export class Ingestor {
     this.store = options.store;
     this.logger = options.logger;
     this.now = options.now ?? (() => Math.floor(Date.now() / 1000));
+    this.limits = { ...DEFAULT_LIMITS, ...options.limits };
+    this.allowRelay = options.allowRelay ?? false;
+    this.listed = new ListedHosts(options.store, options.listedHostsReloadMs);
+    this.files = new FileLimit({
+      limitOf: (host) => this.maxFilesOf(host),
+      listFiles: (host) => listHostFiles(this.dataDir, host),
+    });
+  }
+
+  private maxFilesOf(host: string): number {
+    return this.listed.optionsOf(host)?.maxFiles ?? this.limits.maxFilesPerHost;
+  }
+
+  /** Forget what this process counted for `hosts` (their files were removed). */
+  forgetHosts(hosts: Iterable<string>): void {
+    for (const host of hosts) this.files.forget(host);
   }
 
   async ingest(messages: readonly InboundMessage[]): Promise<IngestReport> {
     const now = this.now();
-    const updates: RrdUpdate[] = [];
+    await this.listed.refresh();
+    this.files.begin();
+    const limits = this.limits;
+    let updates: RrdUpdate[] = [];
     const meta: MetaValue[] = [];
     const warnings: WarnValue[] = [];
-    /** host → plugins that delivered data in this batch. */
+    /** host → plugins that delivered accepted data in this batch. */
     const received = new Map<string, Set<string>>();
+    /** host → wire key → path of files this process has not admitted before. */
+    const newFiles = new Map<string, Map<string, string>>();
+    const refusals = new Refusals();
+    /** Per message, host → its rejected lines (one warning each, for hosts that are accepted). */
+    const rejections: Map<string, Rejection[]>[] = [];
     let rejectedCount = 0;
     let newest = 0;
+    let messageHost: string | undefined;
 
     // Metric lines become RRD updates as they are parsed: no MetricSample per value.
     const onMetric: MetricSink = (host, key, parsedKey, value, timestamp) => {
-      updates.push({ path: this.pathFor(host, key, parsedKey), type: parsedKey.type, timestamp, value });
+      if (host !== messageHost && this.listed.shadowedBy(host) !== undefined) {
+        refusals.shadowed++;
+        return;
+      }
+      let path = this.files.admitted(host, key);
+      if (path === undefined) {
+        path = rrdFilePath(this.dataDir, host, parsedKey.plugin, parsedKey.name, parsedKey.type);
+        let byKey = newFiles.get(host);
+        if (byKey === undefined) {
+          byKey = new Map();
+          newFiles.set(host, byKey);
+        }
+        byKey.set(key, path);
+      }
+      updates.push({ path, type: parsedKey.type, timestamp, value });
       if (timestamp > newest) newest = timestamp;
       noteReceived(received, host, parsedKey.plugin);
     };
 
     for (const message of messages) {
+      messageHost = message.host;
+      if (messageHost !== undefined) {
+        const listedAddress = this.listed.shadowedBy(messageHost);
+        if (listedAddress !== undefined) {
+          refusals.shadowed++;
+          this.logger?.warn(
+            { host: messageHost, listed: listedAddress },
+            `message refused: "${messageHost}" is the hostname of listed host ${listedAddress}; its agent publishes under its address`,
+          );
+          continue;
+        }
+      }
+      const mayRelay =
+        this.allowRelay || (messageHost !== undefined && this.listed.optionsOf(messageHost)?.relay === true);
       const parsed = parseMessageTo(
         message.payload,
-        message.host === undefined ? { now } : { host: message.host, now },
+        messageHost === undefined ? { now, mayRelay } : { host: messageHost, now, mayRelay },
         onMetric,
       );
+      const metaCounts = new Map<string, number>();
       for (const value of parsed.meta) {
+        if (value.host !== messageHost && this.listed.shadowedBy(value.host) !== undefined) {
+          refusals.shadowed++;
+          continue;
+        }
+        if (longerThanBytes(value.value, limits.maxValueBytes)) {
+          refusals.add(value.host, 'metaLong', value.name);
+          continue;
+        }
+        const count = (metaCounts.get(value.host) ?? 0) + 1;
+        metaCounts.set(value.host, count);
+        if (count > limits.maxMetaPerHost) {
+          refusals.add(value.host, 'metaCount', value.name);
+          continue;
+        }
         meta.push(value);
         noteReceived(received, value.host, value.plugin);
       }
+      const warningCounts = new Map<string, number>();
       for (const warning of parsed.warnings) {
+        if (warning.host !== messageHost && this.listed.shadowedBy(warning.host) !== undefined) {
+          refusals.shadowed++;
+          continue;
+        }
+        if (longerThanBytes(warning.message, limits.maxValueBytes)) {
+          refusals.add(warning.host, 'warningLong', warning.name);
+          continue;
+        }
+        const count = (warningCounts.get(warning.host) ?? 0) + 1;
+        warningCounts.set(warning.host, count);
+        if (count > limits.maxWarningsPerHost) {
+          refusals.add(warning.host, 'warningCount', warning.name);
+          continue;
+        }
         warnings.push(warning);
         noteReceived(received, warning.host, warning.plugin);
       }
       if (parsed.rejected.length > 0) {
         rejectedCount += parsed.rejected.length;
-        warnings.push(...rejectionWarnings(parsed.rejected, message.host, now));
+        const rejectedByHost = new Map<string, Rejection[]>();
+        rejections.push(rejectedByHost);
+        for (const rejection of parsed.rejected) {
+          const host = rejection.host ?? messageHost;
+          if (host === undefined) continue;
+          const list = rejectedByHost.get(host);
+          if (list) list.push(rejection);
+          else rejectedByHost.set(host, [rejection]);
+        }
         this.logger?.warn(
-          { host: message.host, rejected: parsed.rejected.length, first: parsed.rejected[0] },
+          { host: messageHost, rejected: parsed.rejected.length, first: parsed.rejected[0] },
           'rejected lines in message',
         );
       }
     }
+
+    if (newFiles.size > 0) updates = await this.admitFiles(updates, newFiles, refusals);
 
     const report = await this.writer.write(updates);
     if (report.failed.length > 0) {
@@ -115,10 +239,19 @@ export class Ingestor {
       );
       warnings.push(...writeFailureWarnings(report.failed, this.dataDir, now));
     }
-    // Warnings about rejected lines may name a host that sent nothing valid: register it too.
-    const hosts = new Set(received.keys());
-    for (const warning of warnings) hosts.add(warning.host);
-    const newHosts = hosts.size > 0 ? await this.store.registerUnknownHosts([...hosts]) : [];
+    // Only a host with at least one accepted line is registered or warned: rejected lines (junk
+    // addresses, random payloads) must not fill the host list.
+    for (const rejectedByHost of rejections) {
+      for (const [host, list] of rejectedByHost) {
+        if (received.has(host)) warnings.push(rejectionWarning(host, list, now));
+      }
+    }
+    warnings.push(...refusals.warnings(now, limits, (host) => this.maxFilesOf(host), received));
+    if (refusals.total > 0) {
+      this.logger?.warn({ refused: refusals.summary() }, 'refused by per-host limits');
+    }
+    const hosts = [...received.keys()];
+    const newHosts = hosts.length > 0 ? await this.store.registerUnknownHosts(hosts) : [];
     if (newHosts.length > 0)
       this.logger?.info({ hosts: newHosts }, 'registered unknown hosts under "unregistered"');
     const receivedPairs = [...received].flatMap(([host, plugins]) =>
@@ -135,24 +268,116 @@ export class Ingestor {
       duplicates: report.duplicates,
       created: report.created,
       failed: report.failed.length,
+      refused: refusals.total + refusals.shadowed,
       newHosts,
       lagSeconds: newest === 0 ? 0 : Math.max(0, now - newest),
     };
   }
 
-  private pathFor(host: string, key: string, parsedKey: MetricKey): string {
-    let byKey = this.pathCache.get(host);
-    if (byKey === undefined) {
-      byKey = new Map();
-      this.pathCache.set(host, byKey);
-    }
-    let path = byKey.get(key);
-    if (path === undefined) {
-      path = rrdFilePath(this.dataDir, host, parsedKey.plugin, parsedKey.name, parsedKey.type);
-      byKey.set(key, path);
-    }
-    return path;
+  /** Ask the files-per-host limit about files new to this process; drop updates of refused ones. */
+  private async admitFiles(
+    updates: RrdUpdate[],
+    newFiles: Map<string, Map<string, string>>,
+    refusals: Refusals,
+  ): Promise<RrdUpdate[]> {
+    const refusedPaths = new Set<string>();
+    await Promise.all(
+      [...newFiles].map(async ([host, candidates]) => {
+        const refused = await this.files.admit(host, candidates);
+        if (refused.size === 0) return;
+        for (const [key, path] of candidates) {
+          if (!refused.has(path)) continue;
+          refusedPaths.add(path);
+          refusals.add(host, 'files', key);
+        }
+        refusals.fileCounts.set(host, this.files.count(host) ?? 0);
+      }),
+    );
+    if (refusedPaths.size === 0) return updates;
+    return updates.filter((update) => !refusedPaths.has(update.path));
   }
+}
+
+type RefusalKind = 'files' | 'metaCount' | 'metaLong' | 'warningCount' | 'warningLong';
+
+/** What per-host limits refused in one batch, turned into one warning per host and limit. */
+class Refusals {
+  /** Messages and lines naming a listed host's hostname instead of its address. */
+  shadowed = 0;
+  total = 0;
+  readonly byHost = new Map<string, Map<RefusalKind, { count: number; first: string }>>();
+  /** Files counted for a host that had new files refused. */
+  readonly fileCounts = new Map<string, number>();
+
+  add(host: string, kind: RefusalKind, first: string): void {
+    this.total++;
+    let kinds = this.byHost.get(host);
+    if (kinds === undefined) {
+      kinds = new Map();
+      this.byHost.set(host, kinds);
+    }
+    const entry = kinds.get(kind);
+    if (entry) entry.count++;
+    else kinds.set(kind, { count: 1, first });
+  }
+
+  summary(): Record<string, Record<string, number>> {
+    const out: Record<string, Record<string, number>> = {};
+    for (const [host, kinds] of [...this.byHost].slice(0, 10)) {
+      out[host] = Object.fromEntries([...kinds].map(([kind, { count }]) => [kind, count]));
+    }
+    return out;
+  }
+
+  warnings(
+    now: number,
+    limits: IngestLimits,
+    maxFilesOf: (host: string) => number,
+    accepted: ReadonlyMap<string, unknown>,
+  ): WarnValue[] {
+    const out: WarnValue[] = [];
+    for (const [host, kinds] of this.byHost) {
+      if (!accepted.has(host)) continue;
+      const files = kinds.get('files');
+      if (files) {
+        out.push({
+          host,
+          ...FILES_LIMIT_WARNING,
+          message: `${files.count} new metric(s) refused (first: ${files.first}): the host has ${this.fileCounts.get(host) ?? 0} metric files and may have ${maxFilesOf(host)} (max_files in hosts.toml, limits.${LIMIT_KEYS.maxFilesPerHost} in kurado.toml); existing metrics keep updating`,
+          timestamp: now,
+        });
+      }
+      const meta = [
+        describe(kinds.get('metaCount'), `more than ${limits.maxMetaPerHost} in one message`),
+        describe(kinds.get('metaLong'), `longer than ${limits.maxValueBytes} bytes`),
+      ].filter((part) => part !== undefined);
+      if (meta.length > 0) {
+        out.push({
+          host,
+          ...META_LIMIT_WARNING,
+          message: `meta values refused: ${meta.join('; ')}`,
+          timestamp: now,
+        });
+      }
+      const warned = [
+        describe(kinds.get('warningCount'), `more than ${limits.maxWarningsPerHost} in one message`),
+        describe(kinds.get('warningLong'), `longer than ${limits.maxValueBytes} bytes`),
+      ].filter((part) => part !== undefined);
+      if (warned.length > 0) {
+        out.push({
+          host,
+          ...WARNINGS_LIMIT_WARNING,
+          message: `warnings refused: ${warned.join('; ')}`,
+          timestamp: now,
+        });
+      }
+    }
+    return out;
+  }
+}
+
+function describe(entry: { count: number; first: string } | undefined, why: string): string | undefined {
+  return entry ? `${entry.count} ${why} (first: ${entry.first})` : undefined;
 }
 
 function noteReceived(received: Map<string, Set<string>>, host: string, plugin: string): void {
@@ -161,26 +386,14 @@ function noteReceived(received: Map<string, Set<string>>, host: string, plugin: 
   else plugins.add(plugin);
 }
 
-/** One warning per host per message, naming the count and the first reason, so the UI shows it. */
-function rejectionWarnings(
-  rejected: readonly Rejection[],
-  messageHost: string | undefined,
-  now: number,
-): WarnValue[] {
-  const byHost = new Map<string, Rejection[]>();
-  for (const rejection of rejected) {
-    const host = rejection.host ?? messageHost;
-    if (host === undefined) continue;
-    const list = byHost.get(host);
-    if (list) list.push(rejection);
-    else byHost.set(host, [rejection]);
-  }
-  return [...byHost].map(([host, list]) => ({
+/** One warning per host and message, naming the count and the first reason, so the UI shows it. */
+function rejectionWarning(host: string, list: readonly Rejection[], now: number): WarnValue {
+  return {
     host,
     ...REJECTION_WARNING,
     message: `${list.length} line(s) rejected; line ${list[0]!.line}: ${list[0]!.reason}`,
     timestamp: now,
-  }));
+  };
 }
 
 function writeFailureWarnings(

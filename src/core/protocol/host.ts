@@ -7,6 +7,17 @@ const UNDERSCORED_IPV4 = /^\d{1,3}(?:_\d{1,3}){3}$/;
 const HOSTNAME_LABEL = /^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$/;
 
 /**
+ * Names of the files Kurado keeps in data_dir next to the host directories (the embedded SQLite
+ * store and its journals). A host of that name would have its directory collide with them.
+ */
+export const RESERVED_HOST_NAMES: ReadonlySet<string> = new Set([
+  'kurado.db',
+  'kurado.db-wal',
+  'kurado.db-shm',
+  'kurado.db-journal',
+]);
+
+/**
  * Why `host` cannot name a monitored host, or `undefined` when it can. A host is an IPv4 or IPv6
  * address or a DNS name; anything else (slashes, `..`, spaces, NUL) is refused before it can
  * become a directory under data_dir.
@@ -15,6 +26,9 @@ export function hostProblem(host: string): string | undefined {
   if (host.length === 0) return 'empty host';
   if (host.length > 253) return `host name longer than 253 characters`;
   if (isIP(host) !== 0) return undefined;
+  if (RESERVED_HOST_NAMES.has(host.toLowerCase())) {
+    return `"${host}" is the name of a file Kurado keeps in data_dir, so it cannot name a host`;
+  }
   if (/^[\d.]+$/.test(host)) return `"${printable(host)}" is not a valid IPv4 address`;
   const labels = host.endsWith('.') ? host.slice(0, -1).split('.') : host.split('.');
   for (const label of labels) {

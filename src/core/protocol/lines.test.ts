@@ -53,9 +53,62 @@ describe('parseMessage line handling', () => {
     expect(parsed.rejected).toHaveLength(0);
   });
 
-  it('takes the host from a 4th field, even with the message host set', () => {
-    const parsed = parse(`10_1_2_3\tbase.metrics.x.gauge\t1\t${now}`);
+  it('takes the host from a 4th field when the message host may relay', () => {
+    const parsed = parseMessage(`10_1_2_3\tbase.metrics.x.gauge\t1\t${now}`, {
+      host: 'proxy01',
+      now,
+      mayRelay: true,
+    });
     expect(parsed.metrics[0]?.host).toBe('10.1.2.3');
+  });
+
+  it('refuses a 4th-field address other than the message host unless it may relay', () => {
+    const parsed = parse(
+      `10_1_2_3\tbase.metrics.x.gauge\t1\t${now}\nweb01.example.com\tbase.metrics.y.gauge\t2\t${now}`,
+    );
+    expect(parsed.metrics.map((m) => `${m.host} ${m.name}`)).toEqual(['web01.example.com y']);
+    expect(parsed.rejected).toEqual([
+      expect.objectContaining({
+        line: 1,
+        host: 'web01.example.com',
+        reason: expect.stringMatching(/relayed line for 10\.1\.2\.3 refused.*relay = true/),
+      }),
+    ]);
+    // Without a message host (a trusted in-process source) the address field is the host.
+    expect(parseMessage(`10_1_2_3\tbase.metrics.x.gauge\t1\t${now}`, { now }).metrics).toHaveLength(1);
+  });
+
+  it('counts the line limit in UTF-8 bytes, not characters', () => {
+    const euros = '€'.repeat(1400); // 1400 characters, 4200 bytes
+    const parsed = parse(`base.meta.x\t${euros}\t${now}\nbase.meta.y\t${'€'.repeat(1000)}\t${now}`);
+    expect(parsed.meta.map((m) => m.name)).toEqual(['y']);
+    expect(parsed.rejected[0]?.reason).toBe('line longer than 4096 bytes');
+  });
+
+  it('rejects control characters in meta and warning values, with the reason', () => {
+    const parsed = parse(
+      [
+        `base.meta.nul\tLinux\u0000x\t${now}`,
+        `base.warn.esc\tbad \u001b[31m\t${now}`,
+        `base.meta.c1\tx\u0085y\t${now}`,
+        `base.meta.ok\tLinux 6.1 (Debian)\t${now}`,
+      ].join('\n'),
+    );
+    expect(parsed.meta.map((m) => m.name)).toEqual(['ok']);
+    expect(parsed.warnings).toEqual([]);
+    expect(parsed.rejected.map((r) => r.reason)).toEqual([
+      'meta value has control characters',
+      'warn value has control characters',
+      'meta value has control characters',
+    ]);
+  });
+
+  it("refuses host names that are Kurado's own files in data_dir", () => {
+    expect(hostFromTopic('kurado/update/kurado.db')).toEqual({
+      error: expect.stringMatching(/file Kurado keeps in data_dir/),
+    });
+    expect(hostFromTopic('kurado/update/KURADO.DB-WAL')).toHaveProperty('error');
+    expect(hostFromTopic('kurado/update/kurado.example.com')).toEqual({ host: 'kurado.example.com' });
   });
 
   it('keeps good lines around bad ones and names the reason of each bad one', () => {

@@ -2,7 +2,10 @@ import { escapedLength, MAX_ESCAPED_NAME_LENGTH, NAME_MAX } from '../rrd/layout.
 import { hostProblem, normalizeHost, printable } from './host.js';
 import { DS_TYPES, type DsType, KINDS, type Kind, type MetricSample, type ParsedMessage } from './types.js';
 
-/** Longest line accepted; an agent line is about 80 bytes, a kernel version about 200. */
+/**
+ * Longest line accepted, in UTF-8 bytes (not characters: 4096 `€` are 12 KiB); an agent line is
+ * about 80 bytes, a kernel version about 200.
+ */
 export const MAX_LINE_LENGTH = 4096;
 /** Longest metric or meta name, so that `<name>.<type>.rrd` escaped stays under NAME_MAX (255). */
 export const MAX_NAME_LENGTH = 120;
@@ -18,6 +21,11 @@ const KIND_SET: ReadonlySet<string> = new Set(KINDS);
 const PLUGIN_NAME = /^[A-Za-z0-9_-]+$/;
 const NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
 const EPOCH = /^\d{1,12}$/;
+/**
+ * C0 and C1 control characters (tab excepted: it separates fields). A NUL in a stored meta value
+ * later breaks every rrdtool argument built from it, a newline forges lines in text answers.
+ */
+const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f]/;
 // Letters and digits of any script, and the punctuation metric names use; never a path
 // separator, whitespace, control or invisible formatting character.
 const NAME = /^[\p{L}\p{N}_.:@+%=,#~-]+$/u;
@@ -27,6 +35,12 @@ export interface ParseOptions {
   host?: string;
   /** The receiver's clock in epoch seconds (for the future-timestamp check). */
   now: number;
+  /**
+   * Whether `host` may send 4-field lines for other hosts (a proxy). Without it such lines are
+   * rejected; a 4-field line naming `host` itself is always accepted, and so is every 4-field
+   * line of a message without a host.
+   */
+  mayRelay?: boolean;
 }
 
 /** A key split into its parts: `base.metrics.cpu-user.derive`. */
@@ -187,8 +201,12 @@ export function parseMessageTo(payload: string, options: ParseOptions, onMetric:
     start = end + 1;
     if (line.endsWith('\r')) line = line.slice(0, -1);
     if (line.length === 0 || line.startsWith('#') || line.startsWith('//')) continue;
-    if (line.length > MAX_LINE_LENGTH) {
-      rejectLine(result, lineNumber, line, `line longer than ${MAX_LINE_LENGTH} characters`, options.host);
+    // A UTF-16 unit is at most 3 UTF-8 bytes: only longer lines need counting.
+    if (
+      line.length > MAX_LINE_LENGTH ||
+      (line.length > MAX_LINE_LENGTH / 3 && Buffer.byteLength(line) > MAX_LINE_LENGTH)
+    ) {
+      rejectLine(result, lineNumber, line, `line longer than ${MAX_LINE_LENGTH} bytes`, options.host);
       continue;
     }
     // Fields by tab position rather than split(): this loop runs for every value received.
@@ -222,6 +240,16 @@ export function parseMessageTo(payload: string, options: ParseOptions, onMetric:
       const problem = hostProblem(address);
       if (problem) {
         rejectLine(result, lineNumber, line, `bad address field: ${problem}`, options.host);
+        continue;
+      }
+      if (options.host !== undefined && address !== options.host && options.mayRelay !== true) {
+        rejectLine(
+          result,
+          lineNumber,
+          line,
+          `relayed line for ${address} refused: ${options.host} may not write for other hosts (relay = true in hosts.toml, or receive --allow-relay)`,
+          options.host,
+        );
         continue;
       }
       host = address;
@@ -269,6 +297,10 @@ export function parseMessageTo(payload: string, options: ParseOptions, onMetric:
       continue;
     }
     const { plugin, name } = parsedKey;
+    if (parsedKey.kind !== 'metrics' && CONTROL.test(value)) {
+      rejectLine(result, lineNumber, line, `${parsedKey.kind} value has control characters`, host);
+      continue;
+    }
     if (parsedKey.kind === 'metrics') {
       let number: number | null;
       if (value === 'U' || value === 'nan' || value === 'NaN') number = null;

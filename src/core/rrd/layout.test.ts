@@ -211,7 +211,7 @@ describe('parseMessage against hostile input', () => {
         `base.metrics.ディスク.gauge\t1\t${NOW}`,
         `10_1_2_3\tbase.metrics.load.gauge\t0.5\t${NOW}`,
       ].join('\n'),
-      { host: 'web01', now: NOW },
+      { host: 'web01', now: NOW, mayRelay: true },
     );
     expect(parsed.rejected).toEqual([]);
     expect(parsed.metrics.map((m) => rrdFilePath(DATA_DIR, m.host, m.plugin, m.name, m.type))).toEqual([

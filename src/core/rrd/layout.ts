@@ -1,4 +1,5 @@
 import { type Dirent, readdirSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { DS_TYPES, type DsType } from '../protocol/types.js';
 
@@ -151,6 +152,30 @@ export function listPlugins(dataDir: string, host: string): string[] {
 /** `<name>.<type>` of every metric file of a host's plugin, sorted. */
 export function listMetrics(dataDir: string, host: string, plugin: string): string[] {
   return listNames(pluginDirectory(dataDir, host, plugin), false);
+}
+
+/**
+ * Every metric file of `host` on disk, as the paths rrdFilePath gives (`<host>/<plugin>/*.rrd`);
+ * empty when the host has no directory. One directory listing per plugin, no stat.
+ */
+export async function listHostFiles(dataDir: string, host: string): Promise<string[]> {
+  const directory = hostDirectory(dataDir, host);
+  const files: string[] = [];
+  let plugins: Dirent[];
+  try {
+    plugins = await readdir(directory, { withFileTypes: true });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return files;
+    throw error;
+  }
+  for (const plugin of plugins) {
+    if (!plugin.isDirectory()) continue;
+    const pluginDir = path.join(directory, plugin.name);
+    for (const name of await readdir(pluginDir).catch(() => [] as string[])) {
+      if (name.endsWith(RRD_SUFFIX)) files.push(path.join(pluginDir, name));
+    }
+  }
+  return files;
 }
 
 export const RRD_STEP = 60;

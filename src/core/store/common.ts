@@ -2,13 +2,24 @@
  * Dialect-independent parts of the two MetaStore implementations: what a group commit really has
  * to write, the in-memory caches that keep the ingest hot path cheap, row ↔ HostRecord mapping.
  */
+import {
+  DEFAULT_LIMITS,
+  type IngestLimits,
+  LIMIT_KEYS,
+  LIMIT_WARNING_PLUGIN,
+  META_LIMIT_WARNING,
+  WARNINGS_LIMIT_WARNING,
+} from '../limits.js';
 import type { MetaValue, WarnValue } from '../protocol/types.js';
 import {
+  type HostOptions,
   type HostOrigin,
   type HostRecord,
   META_TTL_SECONDS,
   type PluginSettings,
+  type StoreBatch,
   UNREGISTERED_SERVICE,
+  WARNING_TTL_SECONDS,
 } from './types.js';
 
 /**
@@ -30,6 +41,8 @@ export const AUTO_EXPIRE_EVERY_SECONDS = 300;
 export interface StoreOptions {
   /** Delete expired rows from writeBatch every AUTO_EXPIRE_EVERY_SECONDS (default true). */
   autoExpire?: boolean;
+  /** Meta names and warnings kept per host (defaults: DEFAULT_LIMITS). */
+  limits?: Partial<Pick<IngestLimits, 'maxMetaPerHost' | 'maxWarningsPerHost'>>;
 }
 
 /** Decides when writeBatch runs expire(); one per store instance. */
@@ -85,16 +98,31 @@ const compareKeys = (a: readonly string[], b: readonly string[]): number => {
   return 0;
 };
 
+/** How often, by the batches' receiver clock, the in-memory caches drop expired entries. */
+const CACHE_SWEEP_SECONDS = 60;
+
 /**
  * Remembers, per host, the meta values this process wrote and until when they live, so that a
- * group commit writes only changed values and values due for an expiry refresh. Forget a host
- * whose rows were deleted, or its unchanged values would not come back until the refresh.
+ * group commit writes only changed values and values due for an expiry refresh. It also bounds
+ * the distinct meta names of a host: a name new to a host that already has `maxPerHost` live
+ * names is refused. Expired entries are dropped, so it holds only what the table holds. Forget
+ * a host whose rows were deleted, or its unchanged values would not come back until the refresh.
  */
 export class MetaWriteCache {
   private readonly byHost = new Map<string, Map<string, { value: string; expiresAt: number }>>();
+  private nextSweep = Number.NEGATIVE_INFINITY;
 
-  /** The rows of `meta` to write at `receivedAt`: one per key (the latest report), sorted. */
-  select(meta: readonly MetaValue[], receivedAt: number): MetaRow[] {
+  constructor(private readonly maxPerHost = DEFAULT_LIMITS.maxMetaPerHost) {}
+
+  /**
+   * The rows of `meta` to write at `receivedAt`: one per key (the latest report), sorted; and
+   * per host the names refused because the host has too many.
+   */
+  select(
+    meta: readonly MetaValue[],
+    receivedAt: number,
+  ): { rows: MetaRow[]; refused: Map<string, string[]> } {
+    this.sweep(receivedAt);
     const latest = new Map<string, MetaValue>();
     for (const value of meta) {
       const key = `${value.host}\u0000${value.plugin}\u0000${value.name}`;
@@ -103,10 +131,23 @@ export class MetaWriteCache {
     }
     const expiresAt = receivedAt + META_TTL_SECONDS;
     const rows: MetaRow[] = [];
+    const refused = new Map<string, string[]>();
+    const newNames = new Map<string, number>();
     for (const value of latest.values()) {
       const stored = clip(value.value);
-      const cached = this.byHost.get(value.host)?.get(`${value.plugin}\u0000${value.name}`);
+      const entries = this.byHost.get(value.host);
+      const cached = entries?.get(`${value.plugin}\u0000${value.name}`);
       if (cached && cached.value === stored && cached.expiresAt >= expiresAt - META_REFRESH_SECONDS) continue;
+      if (!cached) {
+        const added = newNames.get(value.host) ?? 0;
+        if ((entries?.size ?? 0) + added >= this.maxPerHost) {
+          const names = refused.get(value.host);
+          if (names) names.push(`${value.plugin}.${value.name}`);
+          else refused.set(value.host, [`${value.plugin}.${value.name}`]);
+          continue;
+        }
+        newNames.set(value.host, added + 1);
+      }
       rows.push({
         host: value.host,
         plugin: value.plugin,
@@ -117,7 +158,8 @@ export class MetaWriteCache {
       });
     }
     // A fixed row order makes concurrent writers lock rows in the same order (no deadlocks).
-    return rows.sort((a, b) => compareKeys([a.host, a.plugin, a.name], [b.host, b.plugin, b.name]));
+    rows.sort((a, b) => compareKeys([a.host, a.plugin, a.name], [b.host, b.plugin, b.name]));
+    return { rows, refused };
   }
 
   /** Call after the transaction that wrote `rows` committed. */
@@ -134,6 +176,13 @@ export class MetaWriteCache {
     }
   }
 
+  /** Entries held, over all hosts (for tests of the eviction). */
+  get size(): number {
+    let size = 0;
+    for (const entries of this.byHost.values()) size += entries.size;
+    return size;
+  }
+
   forgetHosts(hosts: Iterable<string>): void {
     for (const host of hosts) this.byHost.delete(host);
   }
@@ -141,6 +190,103 @@ export class MetaWriteCache {
   clear(): void {
     this.byHost.clear();
   }
+
+  private sweep(now: number): void {
+    if (now < this.nextSweep) return;
+    this.nextSweep = now + CACHE_SWEEP_SECONDS;
+    for (const [host, entries] of this.byHost) {
+      for (const [key, entry] of entries) if (entry.expiresAt <= now) entries.delete(key);
+      if (entries.size === 0) this.byHost.delete(host);
+    }
+  }
+}
+
+/**
+ * Bounds the warnings stored per host: at most `maxPerHost` rows per host in each 5-minute
+ * window (the time a warning is shown). Kurado's own warnings (plugin `kurado`) always pass, so
+ * the warning that says something was refused is never refused itself.
+ */
+export class WarningBudget {
+  private readonly byHost = new Map<string, { window: number; count: number }>();
+  private nextSweep = Number.NEGATIVE_INFINITY;
+
+  constructor(private readonly maxPerHost = DEFAULT_LIMITS.maxWarningsPerHost) {}
+
+  /** The rows that fit; `refused` gets per host the names of those that did not. */
+  admit(rows: readonly WarningRow[], receivedAt: number, refused: Map<string, string[]>): WarningRow[] {
+    const window = Math.floor(receivedAt / WARNING_TTL_SECONDS);
+    if (receivedAt >= this.nextSweep) {
+      this.nextSweep = receivedAt + CACHE_SWEEP_SECONDS;
+      for (const [host, state] of this.byHost) if (state.window < window) this.byHost.delete(host);
+    }
+    const kept: WarningRow[] = [];
+    for (const row of rows) {
+      if (row.plugin === LIMIT_WARNING_PLUGIN) {
+        kept.push(row);
+        continue;
+      }
+      let state = this.byHost.get(row.host);
+      if (state === undefined || state.window !== window) {
+        state = { window, count: 0 };
+        this.byHost.set(row.host, state);
+      }
+      if (state.count >= this.maxPerHost) {
+        const names = refused.get(row.host);
+        if (names) names.push(`${row.plugin}.${row.name}`);
+        else refused.set(row.host, [`${row.plugin}.${row.name}`]);
+        continue;
+      }
+      state.count++;
+      kept.push(row);
+    }
+    return kept;
+  }
+
+  /** Hosts held (for tests of the eviction). */
+  get size(): number {
+    return this.byHost.size;
+  }
+}
+
+/**
+ * The meta and warning rows of a batch after the per-host bounds, with a `kurado` warning on
+ * each host that had something refused. Both dialects write exactly these.
+ */
+export function boundedRows(
+  batch: StoreBatch,
+  metaCache: MetaWriteCache,
+  budget: WarningBudget,
+  limits: Pick<IngestLimits, 'maxMetaPerHost' | 'maxWarningsPerHost'>,
+): { meta: MetaRow[]; warnings: WarningRow[] } {
+  const { rows: meta, refused: metaRefused } = metaCache.select(batch.meta, batch.receivedAt);
+  const warningsRefused = new Map<string, string[]>();
+  const warnings = budget.admit(
+    warningRows(batch.warnings, batch.receivedAt),
+    batch.receivedAt,
+    warningsRefused,
+  );
+  if (metaRefused.size === 0 && warningsRefused.size === 0) return { meta, warnings };
+  const extra: WarnValue[] = [];
+  for (const [host, names] of metaRefused) {
+    extra.push({
+      host,
+      ...META_LIMIT_WARNING,
+      message: `${names.length} new meta value(s) refused (first: ${names[0]}): the host already has ${limits.maxMetaPerHost} (limits.${LIMIT_KEYS.maxMetaPerHost} in kurado.toml)`,
+      timestamp: batch.receivedAt,
+    });
+  }
+  for (const [host, names] of warningsRefused) {
+    extra.push({
+      host,
+      ...WARNINGS_LIMIT_WARNING,
+      message: `${names.length} warning(s) refused (first: ${names[0]}): more than ${limits.maxWarningsPerHost} in 5 minutes (limits.${LIMIT_KEYS.maxWarningsPerHost} in kurado.toml)`,
+      timestamp: batch.receivedAt,
+    });
+  }
+  const unique = new Map<string, WarningRow>();
+  for (const row of [...warnings, ...warningRows(extra, batch.receivedAt)])
+    unique.set(`${row.host}\u0000${row.plugin}\u0000${row.name}\u0000${row.reportedAt}`, row);
+  return { meta, warnings: [...unique.values()].sort(compareWarningRows) };
 }
 
 /** Warnings of a batch as rows, one per (host, plugin, name, reported timestamp), sorted. */
@@ -156,9 +302,11 @@ export function warningRows(warnings: readonly WarnValue[], receivedAt: number):
       receivedAt,
     });
   }
-  return [...unique.values()].sort((a, b) =>
-    compareKeys([a.host, a.plugin, a.name], [b.host, b.plugin, b.name]),
-  );
+  return [...unique.values()].sort(compareWarningRows);
+}
+
+function compareWarningRows(a: WarningRow, b: WarningRow): number {
+  return compareKeys([a.host, a.plugin, a.name], [b.host, b.plugin, b.name]);
 }
 
 /** Received host+plugin pairs of a batch, deduplicated and sorted. */
@@ -225,6 +373,7 @@ export interface HostRow {
   settings: string;
   origin: string;
   position: number;
+  options: string;
 }
 
 /** The columns of a host to write, in the order of HOST_COLUMNS. */
@@ -239,6 +388,7 @@ export const HOST_COLUMNS = [
   'settings',
   'origin',
   'position',
+  'options',
   'updated_at',
 ] as const;
 
@@ -259,6 +409,7 @@ export function hostValues(
     JSON.stringify(host.settings ?? {}),
     origin,
     position,
+    JSON.stringify(host.options ?? {}),
     now,
   ];
 }
@@ -290,6 +441,8 @@ export function rowToHost(row: HostRow): HostRecord {
   };
   const settings = parseJson<PluginSettings>(row.settings, {}, row.address);
   if (Object.keys(settings).length > 0) host.settings = settings;
+  const options = parseJson<HostOptions>(row.options, {}, row.address);
+  if (Object.keys(options).length > 0) host.options = options;
   return host;
 }
 

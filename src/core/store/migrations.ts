@@ -116,6 +116,12 @@ export const MIGRATIONS: readonly Migration[] = [
       ) ${MYSQL_TABLE}`,
     ],
   },
+  {
+    version: 2,
+    name: 'hosts.options (max_files, relay from the server list)',
+    sqlite: ["ALTER TABLE hosts ADD COLUMN options TEXT NOT NULL DEFAULT '{}'"],
+    mysql: ["ALTER TABLE hosts ADD COLUMN options VARCHAR(1000) NOT NULL DEFAULT '{}'"],
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = Math.max(...MIGRATIONS.map((m) => m.version));

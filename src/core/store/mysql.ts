@@ -12,7 +12,9 @@ import {
   type ResultSetHeader,
   type RowDataPacket,
 } from 'mysql2/promise';
+import { DEFAULT_LIMITS } from '../limits.js';
 import {
+  boundedRows,
   chunks,
   ExpiryClock,
   HOST_COLUMNS,
@@ -26,7 +28,7 @@ import {
   type StoreOptions,
   sortHostRows,
   unregisteredHost,
-  warningRows,
+  WarningBudget,
 } from './common.js';
 import { migrateMysql, mysqlSchemaVersion } from './migrations.js';
 import { evaluateStatus, type StatusFacts } from './status.js';
@@ -76,7 +78,9 @@ interface MysqlError extends Error {
 
 export class MysqlStore implements MetaStore {
   private readonly pool: Pool;
-  private readonly metaCache = new MetaWriteCache();
+  private readonly metaCache: MetaWriteCache;
+  private readonly warningBudget: WarningBudget;
+  private readonly limits: { maxMetaPerHost: number; maxWarningsPerHost: number };
   private readonly known = new KnownHosts();
   private readonly expiry: ExpiryClock;
   private readonly where: string;
@@ -86,6 +90,9 @@ export class MysqlStore implements MetaStore {
     storeOptions: StoreOptions,
   ) {
     this.expiry = new ExpiryClock(storeOptions.autoExpire ?? true);
+    this.limits = { ...DEFAULT_LIMITS, ...storeOptions.limits };
+    this.metaCache = new MetaWriteCache(this.limits.maxMetaPerHost);
+    this.warningBudget = new WarningBudget(this.limits.maxWarningsPerHost);
     this.where = `MySQL at ${target.host}:${target.port}`;
     const options: PoolOptions = {
       host: target.host,
@@ -260,7 +267,10 @@ export class MysqlStore implements MetaStore {
 
   async findHost(addressOrHostname: string): Promise<HostRecord | undefined> {
     const rows = await this.select<HostRow>(
-      'SELECT * FROM hosts WHERE address = ? OR hostname = ? ORDER BY address = ? DESC, address LIMIT 1',
+      // Imported hosts win: an auto-registered host named like a listed host's hostname never
+      // shadows it. Then an address match before a hostname match.
+      `SELECT * FROM hosts WHERE address = ? OR hostname = ?
+       ORDER BY origin = 'import' DESC, address = ? DESC, address LIMIT 1`,
       [addressOrHostname, addressOrHostname, addressOrHostname],
       'finding a host',
     );
@@ -282,8 +292,7 @@ export class MysqlStore implements MetaStore {
   }
 
   async writeBatch(batch: StoreBatch): Promise<void> {
-    const meta = this.metaCache.select(batch.meta, batch.receivedAt);
-    const warnings = warningRows(batch.warnings, batch.receivedAt);
+    const { meta, warnings } = boundedRows(batch, this.metaCache, this.warningBudget, this.limits);
     const received = receivedRows(batch.received, batch.receivedAt);
     if (meta.length === 0 && warnings.length === 0 && received.length === 0) return;
     await this.transaction('writing a batch', async (c) => {

@@ -6,7 +6,9 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { DEFAULT_LIMITS } from '../limits.js';
 import {
+  boundedRows,
   ExpiryClock,
   HOST_COLUMNS,
   type HostRow,
@@ -19,7 +21,7 @@ import {
   type StoreOptions,
   sortHostRows,
   unregisteredHost,
-  warningRows,
+  WarningBudget,
 } from './common.js';
 import { migrateSqlite, sqliteSchemaVersion } from './migrations.js';
 import { evaluateStatus, type StatusFacts } from './status.js';
@@ -43,7 +45,9 @@ const IN_CHUNK = 500;
 
 export class SqliteStore implements MetaStore {
   private readonly db: Database.Database;
-  private readonly metaCache = new MetaWriteCache();
+  private readonly metaCache: MetaWriteCache;
+  private readonly warningBudget: WarningBudget;
+  private readonly limits: { maxMetaPerHost: number; maxWarningsPerHost: number };
   private readonly known = new KnownHosts();
   private readonly expiry: ExpiryClock;
 
@@ -53,6 +57,9 @@ export class SqliteStore implements MetaStore {
     options: StoreOptions = {},
   ) {
     this.expiry = new ExpiryClock(options.autoExpire ?? true);
+    this.limits = { ...DEFAULT_LIMITS, ...options.limits };
+    this.metaCache = new MetaWriteCache(this.limits.maxMetaPerHost);
+    this.warningBudget = new WarningBudget(this.limits.maxWarningsPerHost);
     try {
       if (file !== ':memory:') mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
       this.db = new Database(file);
@@ -141,10 +148,12 @@ export class SqliteStore implements MetaStore {
   }
 
   async findHost(addressOrHostname: string): Promise<HostRecord | undefined> {
-    const row = (this.statement('SELECT * FROM hosts WHERE address = ?').get(addressOrHostname) ??
-      this.statement('SELECT * FROM hosts WHERE hostname = ? ORDER BY address LIMIT 1').get(
-        addressOrHostname,
-      )) as HostRow | undefined;
+    // Imported hosts win: an auto-registered host named like a listed host's hostname never
+    // shadows it. Then an address match before a hostname match.
+    const row = this.statement(
+      `SELECT * FROM hosts WHERE address = ? OR hostname = ?
+       ORDER BY origin = 'import' DESC, address = ? DESC, address LIMIT 1`,
+    ).get(addressOrHostname, addressOrHostname, addressOrHostname) as HostRow | undefined;
     return row ? rowToHost(row) : undefined;
   }
 
@@ -163,8 +172,7 @@ export class SqliteStore implements MetaStore {
   }
 
   async writeBatch(batch: StoreBatch): Promise<void> {
-    const meta = this.metaCache.select(batch.meta, batch.receivedAt);
-    const warnings = warningRows(batch.warnings, batch.receivedAt);
+    const { meta, warnings } = boundedRows(batch, this.metaCache, this.warningBudget, this.limits);
     const received = receivedRows(batch.received, batch.receivedAt);
     if (meta.length === 0 && warnings.length === 0 && received.length === 0) return;
     // In SQLite a prepared statement per row inside one transaction is as fast as a multi-row

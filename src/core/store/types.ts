@@ -23,6 +23,16 @@ export interface HostRecord {
    * it appears in `plugins`; absent when the role gives none.
    */
   settings?: PluginSettings;
+  /** What the server list allows this host beyond the defaults; absent when nothing. */
+  options?: HostOptions;
+}
+
+/** Per-host allowances from the server list (`max_files`, `relay` on a role or section). */
+export interface HostOptions {
+  /** Most metric files the host may have (overrides the receiver's default). */
+  maxFiles?: number;
+  /** The host may send 4-field lines for other hosts (a proxy or aggregator). */
+  relay?: boolean;
 }
 
 /** Settings of one plugin instance: flat key → value, as written in the server list. */
