@@ -5,7 +5,7 @@ import { parseKey, parseMessage } from './lines.js';
 import { normalizePluginOutput } from './plugin-output.js';
 
 const seed = readFileSync(
-  new URL('../../../test/fixtures/protocol/seed-agent-output.tsv', import.meta.url),
+  new URL('./fixtures/seed-agent-output.tsv', import.meta.url),
   'utf8',
 );
 const NOW = 1_404_871_100;
