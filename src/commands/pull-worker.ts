@@ -63,7 +63,7 @@ SIGTERM finishes and stores the jobs in flight, then exits 0.`;
     const store = await retryWithBackoff(
       `cannot open the metadata store at ${storeAddress}`,
       async () => {
-        const opened = await openStore(settings.storeUrl);
+        const opened = await openStore(settings.storeUrl, { limits: settings.limits });
         await opened.migrate();
         return opened;
       },
@@ -76,7 +76,7 @@ SIGTERM finishes and stores the jobs in flight, then exits 0.`;
     const { concurrency, queue, timeoutSeconds } = settings.pull;
     const worker = new PullWorker({
       source: new AmqpJobSource({ url: settings.amqpUrl, queue, prefetch: concurrency, logger }),
-      ingestor: new Ingestor({ dataDir: settings.dataDir, writer, store, logger }),
+      ingestor: new Ingestor({ dataDir: settings.dataDir, writer, store, logger, limits: settings.limits }),
       store,
       fetcherFor,
       concurrency,

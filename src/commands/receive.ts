@@ -51,6 +51,10 @@ logged (messages, values, rejected lines, files created, lag).`;
       description:
         'Decommission: end the persistent MQTT sessions of --client-id (and --mqtt-connections) at the broker, then exit. Without it the broker keeps queueing their share of agent messages for a receiver that never returns.',
     }),
+    'allow-relay': Flags.boolean({
+      description:
+        'Accept 4-field lines (<address> key value epoch) for other hosts from every publisher. Without it only hosts with relay = true in the server list may send them.',
+    }),
     prefetch: Flags.integer({
       description: 'Unacknowledged RabbitMQ messages held at once.',
       default: 2000,
@@ -88,7 +92,7 @@ logged (messages, values, rejected lines, files created, lag).`;
     const store = await retryWithBackoff(
       'cannot open the metadata store',
       async () => {
-        const opened = await openStore(settings.storeUrl);
+        const opened = await openStore(settings.storeUrl, { limits: settings.limits });
         await opened.migrate();
         return opened;
       },
@@ -98,7 +102,14 @@ logged (messages, values, rejected lines, files created, lag).`;
       dataDir: settings.dataDir,
       ...(settings.rrdcached ? { rrdcached: settings.rrdcached } : {}),
     });
-    const ingestor = new Ingestor({ dataDir: settings.dataDir, writer, store, logger });
+    const ingestor = new Ingestor({
+      dataDir: settings.dataDir,
+      writer,
+      store,
+      logger,
+      limits: settings.limits,
+      allowRelay: flags['allow-relay'],
+    });
     const consumers: Consumer[] = [];
     if (settings.mqttUrl) {
       consumers.push(

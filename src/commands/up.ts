@@ -73,7 +73,7 @@ Stop it with Ctrl-C or SIGTERM: in-flight values are stored first.`;
         `${RRDCACHED_BINARY} not installed: writing through rrdtool directly (fine for a few hosts)`,
       );
     }
-    const store = await openStore(settings.storeUrl);
+    const store = await openStore(settings.storeUrl, { limits: settings.limits });
     await store.migrate();
     const writer = createRrdWriter({
       dataDir: settings.dataDir,
@@ -83,7 +83,7 @@ Stop it with Ctrl-C or SIGTERM: in-flight values are stored first.`;
     const mqtt = await broker.listen(mqttHost, mqttPort);
     const receiver = new Receiver({
       consumers: [broker.consumer()],
-      ingestor: new Ingestor({ dataDir: settings.dataDir, writer, store, logger }),
+      ingestor: new Ingestor({ dataDir: settings.dataDir, writer, store, logger, limits: settings.limits }),
       logger,
     });
     await receiver.start();
