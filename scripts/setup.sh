@@ -2,7 +2,8 @@
 # Makes a fresh machine ready for Kurado and its tests. Idempotent; fast when nothing is missing.
 #  - installs what Kurado needs from Debian when missing (as root): rrdtool, rrdcached, fonts for
 #    the graphs; with --test also chromium (the browser tests drive Debian's, never a download)
-#    and systemd (for systemd-analyze);
+#    and systemd (for systemd-analyze), and the servers the pull-plugin tests start privately on
+#    free loopback ports (nginx, apache2, redis-server, memcached), never as system daemons;
 #  - installs the npm dependencies when node_modules is missing;
 #  - checks that MariaDB, RabbitMQ and Mosquitto answer, and says which one does not and
 #    how to start it.
@@ -25,8 +26,9 @@ if [ "$want_test" = 1 ]; then
   # systemd: only for `systemd-analyze verify` of templates/systemd. Installing the package on a
   # machine that boots without systemd changes nothing that runs: init comes from systemd-sysv,
   # which is not pulled in, and the maintainer scripts skip the daemon when it is not PID 1.
-  packages+=(chromium systemd)
-  binaries+=(/usr/bin/chromium /usr/bin/systemd-analyze)
+  packages+=(chromium systemd nginx apache2 redis-server memcached)
+  binaries+=(/usr/bin/chromium /usr/bin/systemd-analyze /usr/sbin/nginx /usr/sbin/apache2 /usr/bin/redis-server
+    /usr/bin/memcached)
 fi
 
 missing=()
@@ -40,8 +42,35 @@ if [ "${#missing[@]}" -gt 0 ]; then
   fi
   echo "setup: installing ${missing[*]} from Debian"
   export DEBIAN_FRONTEND=noninteractive
+  # Debian's postinst scripts start nginx and apache2 on port 80, memcached on 11211 and
+  # redis-server on 6379 (maybe the machine's own Redis port). The tests start private instances
+  # on free ports, so the system daemons stay off: policy-rc.d exit 101 means "do not start".
+  policy=/usr/sbin/policy-rc.d
+  own_policy=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
+    own_policy=1
+    trap 'rm -f "$policy"' EXIT
+  fi
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if [ "$own_policy" = 1 ]; then
+    rm -f "$policy"
+    trap - EXIT
+  fi
+  for daemon in nginx apache2 memcached redis-server; do
+    case " ${missing[*]} " in *" $daemon "*) ;; *) continue ;; esac
+    # ...nor at boot (only the ones installed here: a site's own nginx is left alone).
+    if [ -d /run/systemd/system ]; then
+      systemctl disable --now "$daemon" >/dev/null 2>&1 || true
+    elif command -v update-rc.d >/dev/null; then
+      update-rc.d "$daemon" disable >/dev/null 2>&1 || true
+    fi
+  done
+fi
+if [ "$want_test" = 1 ] && command -v ss >/dev/null && ss -ltnpH 'sport = :80' | grep -qE 'nginx|apache2'; then
+  echo "setup: note: a system nginx/apache2 holds port 80; the tests do not need it (they use free ports)" >&2
 fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then

@@ -1,12 +1,9 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base-command.js';
 import { type ConfigOverrides, redactUrl } from '../core/config.js';
-import { Ingestor } from '../core/ingest/ingestor.js';
-import { type Consumer, Receiver } from '../core/ingest/receiver.js';
-import { retryWithBackoff } from '../core/retry.js';
-import { createRrdWriter } from '../core/rrd/writer.js';
-import { openStore, parseStoreUrl } from '../core/store/index.js';
-import { AmqpConsumer, DEFAULT_UPDATE_QUEUE } from '../core/transport/amqp.js';
+import { Lifecycle } from '../core/runtime/lifecycle.js';
+import { brokerConsumers, openRuntimeStore, startReceiver, startWritePath } from '../core/runtime/parts.js';
+import { DEFAULT_UPDATE_QUEUE } from '../core/transport/amqp.js';
 import { MqttConsumer } from '../core/transport/mqtt.js';
 
 export default class Receive extends BaseCommand<typeof Receive> {
@@ -88,50 +85,32 @@ logged (messages, values, rejected lines, files created, lag).`;
       this.log(`ended ${count} persistent session(s) at ${redactUrl(settings.mqttUrl)}`);
       return;
     }
-    parseStoreUrl(settings.storeUrl); // a malformed URL fails now, not in a retry loop
-    const store = await retryWithBackoff(
-      'cannot open the metadata store',
-      async () => {
-        const opened = await openStore(settings.storeUrl, { limits: settings.limits });
-        await opened.migrate();
-        return opened;
-      },
+    const life = new Lifecycle({ logger, stoppingMessage: 'draining in-flight messages' });
+    life.handleSignals();
+    // A malformed store URL fails now; an unreachable store is waited for.
+    const store = await openRuntimeStore(life, {
+      url: settings.storeUrl,
       logger,
-    );
-    const writer = createRrdWriter({
-      dataDir: settings.dataDir,
-      ...(settings.rrdcached ? { rrdcached: settings.rrdcached } : {}),
+      waitUntilReachable: true,
+      limits: settings.limits,
     });
-    const ingestor = new Ingestor({
+    const { ingestor } = startWritePath(life, {
       dataDir: settings.dataDir,
-      writer,
+      rrdcached: settings.rrdcached,
       store,
       logger,
       limits: settings.limits,
       allowRelay: flags['allow-relay'],
     });
-    const consumers: Consumer[] = [];
-    if (settings.mqttUrl) {
-      consumers.push(
-        new MqttConsumer({
-          url: settings.mqttUrl,
-          connections: flags['mqtt-connections'],
-          ...(flags['client-id'] ? { clientIdPrefix: flags['client-id'] } : {}),
-          logger,
-        }),
-      );
-    }
-    if (settings.amqpUrl) {
-      consumers.push(
-        new AmqpConsumer({
-          url: settings.amqpUrl,
-          queue: flags['amqp-queue'],
-          prefetch: flags.prefetch,
-          logger,
-        }),
-      );
-    }
-    const receiver = new Receiver({ consumers, ingestor, logger });
+    const consumers = brokerConsumers({
+      mqttUrl: settings.mqttUrl,
+      amqpUrl: settings.amqpUrl,
+      mqttConnections: flags['mqtt-connections'],
+      clientId: flags['client-id'],
+      amqpQueue: flags['amqp-queue'],
+      prefetch: flags.prefetch,
+      logger,
+    });
     logger.info(
       {
         dataDir: settings.dataDir,
@@ -142,22 +121,8 @@ logged (messages, values, rejected lines, files created, lag).`;
       },
       'kurado receive starting',
     );
-
-    let stopping = false;
-    const stop = async (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      logger.info({ signal }, 'draining in-flight messages');
-      await receiver.stop();
-      await writer.close();
-      await store.close();
-      logger.flush();
-      process.exit(0);
-    };
-    process.once('SIGTERM', () => void stop('SIGTERM'));
-    process.once('SIGINT', () => void stop('SIGINT'));
-    await receiver.start();
-    // Consumers run on their own sockets; keep the command alive until a signal arrives.
-    await new Promise<never>(() => undefined);
+    await startReceiver(life, { consumers, ingestor, logger });
+    // Consumers run on their own sockets; the command lives until a signal stops it.
+    await life.untilStopped();
   }
 }

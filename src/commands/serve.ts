@@ -1,9 +1,10 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand, graphsDirFlag } from '../cli/base-command.js';
 import { type ConfigOverrides, redactUrl } from '../core/config.js';
-import { createGraphService } from '../core/graphs/service.js';
-import { openStore } from '../core/store/index.js';
-import { createWebServer } from '../web/server.js';
+import { parseListenAddress } from '../core/runtime/address.js';
+import { Lifecycle } from '../core/runtime/lifecycle.js';
+import { openRuntimeStore } from '../core/runtime/parts.js';
+import { type RunningWeb, startWebServer, WebSetupError } from '../web/start.js';
 
 export default class Serve extends BaseCommand<typeof Serve> {
   static override summary = 'Web UI, JSON API, PNG graphs and /metrics (default 0.0.0.0:5434).';
@@ -45,6 +46,18 @@ accepts only requests an authenticating reverse proxy marked with that header (c
       multiple: true,
     }),
     'graphs-dir': graphsDirFlag,
+    'auth-failures': Flags.integer({
+      description:
+        'Wrong passwords one client (IPv4 address or IPv6 /64) may send per minute; then 429 with Retry-After. [default: 10]',
+      min: 1,
+      max: 100_000,
+    }),
+    'auth-checks': Flags.integer({
+      description:
+        'Password checks (scrypt) running at once; more wait, and past 32 waiting get 503. [default: 2]',
+      min: 1,
+      max: 64,
+    }),
     'render-processes': Flags.integer({
       description: 'rrdtool processes drawing PNGs. [default: CPU count]',
       min: 1,
@@ -66,38 +79,42 @@ accepts only requests an authenticating reverse proxy marked with that header (c
 
   public async run(): Promise<void> {
     const { settings, log_: logger, flags } = this;
-    const match = /^(.*):(\d+)$/.exec(settings.web.listen);
-    if (!match)
-      this.error(`--listen "${settings.web.listen}" must be host:port, e.g. 0.0.0.0:5434`, { exit: 2 });
-    const host = (match[1] ?? '').replace(/^\[(.*)\]$/, '$1') || '0.0.0.0';
-    const port = Number(match[2]);
-    const store = await openStore(settings.storeUrl);
-    await store.migrate();
-    const graphs = createGraphService({
-      dataDir: settings.dataDir,
-      ...(settings.rrdcached ? { rrdcached: settings.rrdcached } : {}),
-      ...(settings.graphsDir ? { graphsDir: settings.graphsDir } : {}),
-      ...(flags['render-processes'] ? { poolSize: flags['render-processes'] } : {}),
-    });
-    let app: Awaited<ReturnType<typeof createWebServer>>;
+    let address: { host: string; port: number };
     try {
-      app = await createWebServer({ store, graphs, config: settings, logger });
+      address = parseListenAddress(settings.web.listen, '--listen');
     } catch (error) {
-      await graphs.close();
-      await store.close();
       this.error((error as Error).message, { exit: 2 });
     }
-    await app.listen({ host, port });
-    const bound = app.server.address();
-    const listen =
-      bound && typeof bound === 'object'
-        ? `${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`
-        : `${host}:${port}`;
+    const life = new Lifecycle({ logger, stoppingMessage: 'stopping' });
+    life.handleSignals();
+    const store = await openRuntimeStore(life, { url: settings.storeUrl, logger });
+    let web: RunningWeb;
+    try {
+      web = await life.starting(() =>
+        startWebServer(life, {
+          config: settings,
+          rrdcached: settings.rrdcached,
+          store,
+          logger,
+          ...address,
+          renderProcesses: flags['render-processes'],
+          limits: {
+            auth: {
+              ...(flags['auth-failures'] ? { failuresPerWindow: flags['auth-failures'] } : {}),
+              ...(flags['auth-checks'] ? { maxConcurrentChecks: flags['auth-checks'] } : {}),
+            },
+          },
+        }),
+      );
+    } catch (error) {
+      if (error instanceof WebSetupError) this.error(error.message, { exit: 2 });
+      throw error;
+    }
     const open =
       settings.web.auth === 'none' && !settings.web.trustedProxyHeader && settings.web.allowFrom.length === 0;
     logger.info(
       {
-        listen,
+        listen: web.listen,
         dataDir: settings.dataDir,
         rrdcached: settings.rrdcached ?? 'none (reads RRD files directly)',
         store: redactUrl(settings.storeUrl),
@@ -107,19 +124,6 @@ accepts only requests an authenticating reverse proxy marked with that header (c
       },
       open ? 'kurado serve listening (open to everyone who can reach the port)' : 'kurado serve listening',
     );
-    let stopping = false;
-    const stop = async (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      logger.info({ signal }, 'stopping');
-      await app.close();
-      await graphs.close();
-      await store.close();
-      logger.flush();
-      process.exit(0);
-    };
-    process.once('SIGTERM', () => void stop('SIGTERM'));
-    process.once('SIGINT', () => void stop('SIGINT'));
-    await new Promise<never>(() => undefined);
+    await life.untilStopped();
   }
 }

@@ -1,22 +1,20 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { Flags } from '@oclif/core';
 import { startLocalAgent } from '../../agent/embedded.js';
 import { BaseCommand } from '../cli/base-command.js';
 import type { ConfigOverrides } from '../core/config.js';
-import { createGraphService } from '../core/graphs/service.js';
-import { Ingestor } from '../core/ingest/ingestor.js';
-import { Receiver } from '../core/ingest/receiver.js';
+import { parseListenAddress } from '../core/runtime/address.js';
+import { Lifecycle } from '../core/runtime/lifecycle.js';
 import {
-  RRDCACHED_BINARY,
-  type RrdcachedDaemon,
-  startRrdcachedDaemon,
-} from '../core/rrd/rrdcached-daemon.js';
-import { createRrdWriter } from '../core/rrd/writer.js';
-import { openStore } from '../core/store/index.js';
-import { EmbeddedBroker } from '../core/transport/embedded-broker.js';
-import { createWebServer } from '../web/server.js';
+  openRuntimeStore,
+  startEmbeddedBroker,
+  startLocalRrdcached,
+  startReceiver,
+  startWritePath,
+} from '../core/runtime/parts.js';
+import { startWebServer } from '../web/start.js';
 
 /** Directory under data_dir for rrdcached's socket and journal; a dot name is never a host. */
 const STATE_DIR = '.kurado-state';
@@ -58,47 +56,36 @@ Stop it with Ctrl-C or SIGTERM: in-flight values are stored first.`;
 
   public async run(): Promise<void> {
     const { settings, log_: logger, flags } = this;
-    const [webHost, webPort] = splitHostPort(settings.web.listen, '--listen');
-    const [mqttHost, mqttPort] = splitHostPort(flags['mqtt-listen'], '--mqtt-listen');
+    const web = parseListenAddress(settings.web.listen, '--listen');
+    const mqtt = parseListenAddress(flags['mqtt-listen'], '--mqtt-listen');
     mkdirSync(settings.dataDir, { recursive: true });
     const stateDir = path.join(settings.dataDir, STATE_DIR);
 
-    let rrdcached: RrdcachedDaemon | undefined;
-    let rrdcachedAddress = settings.rrdcached;
-    if (!rrdcachedAddress && existsSync(RRDCACHED_BINARY)) {
-      rrdcached = await startRrdcachedDaemon({ dataDir: settings.dataDir, stateDir });
-      rrdcachedAddress = rrdcached.address;
-    } else if (!rrdcachedAddress) {
-      logger.warn(
-        `${RRDCACHED_BINARY} not installed: writing through rrdtool directly (fine for a few hosts)`,
-      );
-    }
-    const store = await openStore(settings.storeUrl, { limits: settings.limits });
-    await store.migrate();
-    const writer = createRrdWriter({
-      dataDir: settings.dataDir,
-      ...(rrdcachedAddress ? { rrdcached: rrdcachedAddress } : {}),
-    });
-    const broker = new EmbeddedBroker(logger);
-    const mqtt = await broker.listen(mqttHost, mqttPort);
-    const receiver = new Receiver({
-      consumers: [broker.consumer()],
-      ingestor: new Ingestor({ dataDir: settings.dataDir, writer, store, logger, limits: settings.limits }),
-      logger,
-    });
-    await receiver.start();
-
-    const graphs = createGraphService({
-      dataDir: settings.dataDir,
-      ...(rrdcachedAddress ? { rrdcached: rrdcachedAddress } : {}),
-      ...(settings.graphsDir ? { graphsDir: settings.graphsDir } : {}),
-    });
-    const web = await createWebServer({ store, graphs, config: settings, logger });
-    await web.listen({ host: webHost, port: webPort });
-
-    const agent = flags.agent
-      ? await startLocalAgent({
-          mqttUrl: `mqtt://127.0.0.1:${mqtt.port}`,
+    // Every part registers its stop; a signal stops them in reverse: agent, web UI, receiver,
+    // broker, writer, store, rrdcached — in-flight values are stored before their writer closes.
+    const life = new Lifecycle({ logger, stoppingMessage: 'stopping: storing in-flight values' });
+    life.handleSignals();
+    const { rrdcached, brokerPort } = await life.starting(async () => {
+      const rrdcached = await startLocalRrdcached(life, {
+        configured: settings.rrdcached,
+        dataDir: settings.dataDir,
+        stateDir,
+        logger,
+      });
+      const store = await openRuntimeStore(life, { url: settings.storeUrl, logger, limits: settings.limits });
+      const { ingestor } = startWritePath(life, {
+        dataDir: settings.dataDir,
+        rrdcached,
+        store,
+        logger,
+        limits: settings.limits,
+      });
+      const { broker, port: brokerPort } = await startEmbeddedBroker(life, { ...mqtt, logger });
+      await startReceiver(life, { consumers: [broker.consumer()], ingestor, logger });
+      await startWebServer(life, { config: settings, rrdcached, store, logger, ...web });
+      if (flags.agent) {
+        const agent = await startLocalAgent({
+          mqttUrl: `mqtt://127.0.0.1:${brokerPort}`,
           self: hostname(),
           ...(flags['conf-d'] ? { confD: flags['conf-d'] } : {}),
           stateDir: path.join(stateDir, 'agent'),
@@ -106,47 +93,25 @@ Stop it with Ctrl-C or SIGTERM: in-flight values are stored first.`;
             ? { intervalMinutes: flags['agent-interval-seconds'] / 60 }
             : {}),
           logger,
-        })
-      : undefined;
+        });
+        life.onStop('agent', () => agent.stop());
+      }
+      return { rrdcached, brokerPort };
+    });
 
-    const shownHost = webHost === '0.0.0.0' || webHost === '::' ? 'localhost' : webHost;
+    const shownHost = web.host === '0.0.0.0' || web.host === '::' ? 'localhost' : web.host;
     logger.info(
       {
         dataDir: settings.dataDir,
-        mqttPort: mqtt.port,
+        mqttPort: brokerPort,
         web: settings.web.listen,
-        rrdcached: rrdcachedAddress ?? 'none',
+        rrdcached: rrdcached ?? 'none',
       },
-      `Kurado is up: web UI http://${shownHost}:${webPort}/ · agents publish to mqtt://${hostname()}:${mqtt.port} · data in ${settings.dataDir}`,
+      `Kurado is up: web UI http://${shownHost}:${web.port}/ · agents publish to mqtt://${hostname()}:${brokerPort} · data in ${settings.dataDir}`,
     );
     this.log(
-      `Kurado is up: open http://${shownHost}:${webPort}/ (agents: --mqtt ${hostname()}:${mqtt.port}; Ctrl-C stops)`,
+      `Kurado is up: open http://${shownHost}:${web.port}/ (agents: --mqtt ${hostname()}:${brokerPort}; Ctrl-C stops)`,
     );
-
-    let stopping = false;
-    const stop = async (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      logger.info({ signal }, 'stopping: storing in-flight values');
-      await agent?.stop();
-      await receiver.stop();
-      await web.close();
-      await broker.close();
-      await graphs.close();
-      await writer.close();
-      await store.close();
-      await rrdcached?.stop();
-      logger.flush();
-      process.exit(0);
-    };
-    process.once('SIGTERM', () => void stop('SIGTERM'));
-    process.once('SIGINT', () => void stop('SIGINT'));
-    await new Promise<never>(() => undefined);
+    await life.untilStopped();
   }
-}
-
-function splitHostPort(value: string, flag: string): [string, number] {
-  const match = /^\[?([^\]]*)\]?:(\d+)$/.exec(value);
-  if (!match) throw new Error(`${flag} "${value}" must be host:port, e.g. 0.0.0.0:5434`);
-  return [match[1] || '0.0.0.0', Number(match[2])];
 }

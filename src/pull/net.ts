@@ -1,5 +1,6 @@
 import { request } from 'node:http';
 import { isIP, Socket } from 'node:net';
+import { excerpt } from './text.js';
 import type { FetchContext, PullTarget } from './types.js';
 import { FetchError } from './types.js';
 
@@ -58,18 +59,6 @@ export function networkError(err: unknown, where: string, context: FetchContext)
 
 export function timeoutError(where: string, context: FetchContext): FetchError {
   return new FetchError(`no answer from ${where} within ${context.timeoutMs} ms`);
-}
-
-/** Rejects with a timeout FetchError when the context's signal aborts; `cleanup` runs first. */
-export function onAbort(context: FetchContext, where: string, cleanup: () => void): Promise<never> {
-  return new Promise((_, reject) => {
-    const fire = () => {
-      cleanup();
-      reject(timeoutError(where, context));
-    };
-    if (context.signal.aborted) fire();
-    else context.signal.addEventListener('abort', fire, { once: true });
-  });
 }
 
 export interface HttpReply {
@@ -182,7 +171,13 @@ export function tcpExchange(
     socket.setEncoding('utf8');
     socket.on('error', (err) => finish(networkError(err, where, context)));
     socket.on('close', () =>
-      finish(new FetchError(`${where} closed the connection before answering in full`)),
+      finish(
+        new FetchError(
+          buffer === ''
+            ? `${where} closed the connection without answering`
+            : `${where} closed the connection in the middle of a reply: "${excerpt(buffer)}"`,
+        ),
+      ),
     );
     socket.on('data', (chunk: string) => {
       buffer += chunk;

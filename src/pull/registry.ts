@@ -1,7 +1,19 @@
+import { commandFetcher } from './command/command.js';
+import { httpFetcher } from './http/http.js';
+import { memcachedFetcher } from './memcached/memcached.js';
+import { mysqlFetcher } from './mysql/mysql.js';
 import { nginxFetcher } from './nginx/nginx.js';
+import { redisFetcher } from './redis/redis.js';
 import type { Fetcher } from './types.js';
 
-const FETCHERS: readonly Fetcher[] = [nginxFetcher];
+const FETCHERS: readonly Fetcher[] = [
+  nginxFetcher,
+  httpFetcher,
+  mysqlFetcher,
+  redisFetcher,
+  memcachedFetcher,
+  commandFetcher,
+];
 
 const BY_NAME = new Map(FETCHERS.map((f) => [f.name, f]));
 

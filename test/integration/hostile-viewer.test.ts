@@ -14,6 +14,7 @@ import { createGraphService } from '../../src/core/graphs/service.js';
 import { GRAPH_STYLE } from '../../src/core/graphs/style.js';
 import { RANGE_MAX_PAST_SECONDS } from '../../src/core/graphs/terms.js';
 import { Ingestor } from '../../src/core/ingest/ingestor.js';
+import { DEFAULT_LIMITS } from '../../src/core/limits.js';
 import { rrdFilePath } from '../../src/core/rrd/layout.js';
 import { createRrdWriter } from '../../src/core/rrd/writer.js';
 import { hashPasswordLine } from '../../src/web/access.js';
@@ -387,18 +388,27 @@ describe('odd JSON and bounded answers', () => {
   });
 
   it('/api/hosts/<host> and the host page cap meta and warnings and say so; other hosts are unaffected', async () => {
+    // The store keeps its own (agent-side) caps, which are lower than the web's defaults: a
+    // server with small web caps shows what a store filled past them (older data, a raised
+    // [limits]) still answers with.
+    const limits = { metaPerHost: 50, warningsPerHost: 20, valueLength: 100 };
+    const app = await createWebServer({
+      store: fixture.store,
+      graphs: fixture.graphs,
+      config: { web: { listen: '127.0.0.1:0', auth: 'none', allowFrom: [] } },
+      limits,
+    });
     const address = '10.3.0.1';
     const now = Math.floor(Date.now() / 1000);
-    const { metaPerHost, warningsPerHost, valueLength } = DEFAULT_WEB_LIMITS;
     await fixture.store.writeBatch({
-      meta: Array.from({ length: metaPerHost + 500 }, (_, i) => ({
+      meta: Array.from({ length: 80 }, (_, i) => ({
         host: address,
         plugin: 'base',
         name: `junk-${String(i).padStart(5, '0')}`,
-        value: i === 0 ? 'v'.repeat(valueLength * 3) : `value ${i}`,
+        value: i === 0 ? 'v'.repeat(500) : `value ${i}`,
         timestamp: now,
       })),
-      warnings: Array.from({ length: warningsPerHost + 300 }, (_, i) => ({
+      warnings: Array.from({ length: 30 }, (_, i) => ({
         host: address,
         plugin: 'base',
         name: `w${i}`,
@@ -408,25 +418,31 @@ describe('odd JSON and bounded answers', () => {
       received: [],
       receivedAt: now,
     });
-    const body = (await fixture.app.inject({ url: `/api/hosts/${address}` })).json() as {
-      meta: { value: string }[];
-      warnings: unknown[];
-      truncated: { meta: boolean; warnings: boolean };
-      counts: { meta: number; warnings: number };
-    };
-    expect(body.meta).toHaveLength(metaPerHost);
-    expect(body.warnings).toHaveLength(warningsPerHost);
-    expect(body.truncated).toEqual({ meta: true, warnings: true });
-    expect(body.counts).toEqual({ meta: metaPerHost + 500, warnings: warningsPerHost + 300 });
-    expect(Math.max(...body.meta.map((m) => m.value.length))).toBeLessThanOrEqual(valueLength);
-    const page = await fixture.app.inject({ url: `/host/${address}` });
-    expect(page.statusCode).toBe(200);
-    expect(page.body).toContain(`Showing ${metaPerHost} of ${metaPerHost + 500} meta values`);
-    expect(page.body.length).toBeLessThan(2_000_000);
-    const other = (await fixture.app.inject({ url: '/api/hosts/web-2' })).json() as {
-      truncated: { meta: boolean; warnings: boolean };
-    };
-    expect(other.truncated).toEqual({ meta: false, warnings: false });
+    try {
+      const body = (await app.inject({ url: `/api/hosts/${address}` })).json() as {
+        meta: { value: string }[];
+        warnings: unknown[];
+        truncated: { meta: boolean; warnings: boolean };
+        counts: { meta: number; warnings: number };
+      };
+      expect(body.meta).toHaveLength(limits.metaPerHost);
+      expect(body.warnings).toHaveLength(limits.warningsPerHost);
+      expect(body.truncated).toEqual({ meta: true, warnings: true });
+      expect(body.counts).toEqual({ meta: 80, warnings: 30 });
+      expect(Math.max(...body.meta.map((m) => m.value.length))).toBeLessThanOrEqual(limits.valueLength);
+      const page = await app.inject({ url: `/host/${address}` });
+      expect(page.statusCode).toBe(200);
+      expect(page.body).toContain(`Showing ${limits.metaPerHost} of 80 meta values`);
+      const other = (await app.inject({ url: '/api/hosts/web-2' })).json() as {
+        truncated: { meta: boolean; warnings: boolean };
+      };
+      expect(other.truncated).toEqual({ meta: false, warnings: false });
+      // The default caps are at least what the store keeps, so a normal host is never cut.
+      expect(DEFAULT_WEB_LIMITS.metaPerHost).toBeGreaterThanOrEqual(DEFAULT_LIMITS.maxMetaPerHost);
+      expect(DEFAULT_WEB_LIMITS.warningsPerHost).toBeGreaterThanOrEqual(DEFAULT_LIMITS.maxWarningsPerHost);
+    } finally {
+      await app.close();
+    }
   });
 
   it.each([

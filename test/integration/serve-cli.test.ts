@@ -55,6 +55,8 @@ describe('kurado web passwd + kurado serve --auth basic', () => {
       usersFile,
       '--allow-from',
       '127.0.0.0/8',
+      '--auth-failures',
+      '2',
     ]);
     running.push(kurado);
     const log = JSON.parse(await kurado.waitForLog(/kurado serve listening/, 60_000)) as { listen: string };
@@ -69,6 +71,14 @@ describe('kurado web passwd + kurado serve --auth basic', () => {
     expect(await page.text()).toContain('No hosts yet');
     const metrics = await fetch(`${base}/metrics`, { headers: { authorization } });
     expect(await metrics.text()).toContain('kurado_web_requests_total');
+    // --auth-failures 2: the third wrong password in a minute is refused before any scrypt, logged.
+    const wrong = `Basic ${Buffer.from('alice:guess').toString('base64')}`;
+    const codes: number[] = [];
+    for (let i = 0; i < 3; i++)
+      codes.push((await fetch(`${base}/`, { headers: { authorization: wrong } })).status);
+    expect(codes).toEqual([401, 401, 429]);
+    await kurado.waitForLog(/too many wrong passwords from this client/);
+    expect((await fetch(`${base}/`, { headers: { authorization } })).status).toBe(200);
     expect(await kurado.stop('SIGTERM')).toBe(0);
   });
 

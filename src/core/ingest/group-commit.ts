@@ -13,7 +13,8 @@ export interface Delivery extends InboundMessage {
 }
 
 export interface GroupCommitOptions {
-  ingestor: Ingestor;
+  /** The write path (an Ingestor); only its `ingest` is used. */
+  ingestor: Pick<Ingestor, 'ingest'>;
   logger?: Logger;
   /** Most messages in one commit (one rrdcached BATCH, one store transaction). */
   maxMessages?: number;

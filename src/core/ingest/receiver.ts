@@ -24,7 +24,7 @@ export interface ReceiverTotals {
 
 export interface ReceiverOptions {
   consumers: Consumer[];
-  ingestor: Ingestor;
+  ingestor: Pick<Ingestor, 'ingest'>;
   logger?: Logger;
   summaryIntervalMs?: number;
   maxMessagesPerCommit?: number;

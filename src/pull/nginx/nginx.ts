@@ -1,4 +1,5 @@
 import { endpoint, httpStatusPage, portArg } from '../net.js';
+import { excerpt, oneLine } from '../text.js';
 import type { FetchContext, Fetcher, PullTarget } from '../types.js';
 import { FetchError } from '../types.js';
 
@@ -29,17 +30,6 @@ export function parseNginxStatus(body: string, server: string | undefined, where
   ];
   if (server) lines.push(`meta.server\t${oneLine(server)}`);
   return lines;
-}
-
-/** The first characters of a reply, on one line, for an error message. */
-export function excerpt(text: string, max = 60): string {
-  const flat = oneLine(text).trim();
-  return flat.length > max ? `${flat.slice(0, max)}…` : flat;
-}
-
-/** Tabs and line breaks become spaces so a value stays one protocol field. */
-export function oneLine(text: string): string {
-  return text.replace(/[\t\r\n]+/g, ' ');
 }
 
 /** `nginx[:port[:path[:host]]]`: GET http://address:port/path with Host: host (default: the address). */

@@ -1,0 +1,181 @@
+import { existsSync } from 'node:fs';
+import { Ingestor } from '../ingest/ingestor.js';
+import { type Consumer, Receiver } from '../ingest/receiver.js';
+import type { IngestLimits } from '../limits.js';
+import type { Logger } from '../log.js';
+import { retryWithBackoff } from '../retry.js';
+import { RRDCACHED_BINARY, startRrdcachedDaemon } from '../rrd/rrdcached-daemon.js';
+import type { RrdWriter } from '../rrd/types.js';
+import { createRrdWriter } from '../rrd/writer.js';
+import { openStore, parseStoreUrl } from '../store/index.js';
+import type { MetaStore } from '../store/types.js';
+import { AmqpConsumer } from '../transport/amqp.js';
+import { EmbeddedBroker } from '../transport/embedded-broker.js';
+import { MqttConsumer } from '../transport/mqtt.js';
+import type { Lifecycle } from './lifecycle.js';
+
+/**
+ * The parts long-running commands are made of. Each `start…`/`open…` registers its own stop
+ * with the Lifecycle, so a command (or `kurado up`, which composes several roles) only lists
+ * parts in the order they depend on each other and shutdown runs that order backwards.
+ */
+
+export interface OpenStoreOptions {
+  url: string;
+  logger: Logger;
+  /**
+   * Wait for an unreachable store with backoff (a daemon started before its database) instead
+   * of failing; a malformed URL still fails at once.
+   */
+  waitUntilReachable?: boolean;
+  /** Meta names and warnings kept per host (`[limits]` in kurado.toml). */
+  limits?: IngestLimits;
+}
+
+/** Open and migrate the metadata store; closed at shutdown. */
+export async function openRuntimeStore(life: Lifecycle, options: OpenStoreOptions): Promise<MetaStore> {
+  const open = async () => {
+    const opened = await openStore(options.url, options.limits ? { limits: options.limits } : {});
+    await opened.migrate();
+    return opened;
+  };
+  let store: MetaStore;
+  if (options.waitUntilReachable) {
+    parseStoreUrl(options.url);
+    store = await retryWithBackoff('cannot open the metadata store', open, options.logger);
+  } else store = await open();
+  life.onStop('store', () => store.close());
+  return store;
+}
+
+export interface WritePathOptions {
+  dataDir: string;
+  /** rrdcached address; without it values go through a `rrdtool -` process. */
+  rrdcached?: string | undefined;
+  store: MetaStore;
+  logger: Logger;
+  /** What one agent may cost (`[limits]` in kurado.toml). */
+  limits?: IngestLimits;
+  /** Accept 4-field lines for other hosts from every publisher (`receive --allow-relay`). */
+  allowRelay?: boolean;
+}
+
+/** The single write path (RRD writer + Ingestor) every role that stores values shares. */
+export interface WritePath {
+  writer: RrdWriter;
+  ingestor: Ingestor;
+}
+
+/** Create the RRD writer and the Ingestor on top of it; the writer is closed at shutdown. */
+export function startWritePath(life: Lifecycle, options: WritePathOptions): WritePath {
+  const writer = createRrdWriter({
+    dataDir: options.dataDir,
+    ...(options.rrdcached ? { rrdcached: options.rrdcached } : {}),
+  });
+  life.onStop('RRD writer', () => writer.close());
+  const ingestor = new Ingestor({
+    dataDir: options.dataDir,
+    writer,
+    store: options.store,
+    logger: options.logger,
+    ...(options.limits ? { limits: options.limits } : {}),
+    allowRelay: options.allowRelay ?? false,
+  });
+  return { writer, ingestor };
+}
+
+export interface BrokerConsumerOptions {
+  mqttUrl?: string | undefined;
+  amqpUrl?: string | undefined;
+  /** MQTT subscriber connections in the shared group. */
+  mqttConnections?: number;
+  /** MQTT client-id prefix of the persistent sessions. */
+  clientId?: string | undefined;
+  amqpQueue?: string;
+  /** Unacknowledged AMQP messages held at once. */
+  prefetch?: number;
+  logger: Logger;
+}
+
+/** One consumer per configured broker: MQTT (shared subscription) and/or AMQP (durable queue). */
+export function brokerConsumers(options: BrokerConsumerOptions): Consumer[] {
+  const consumers: Consumer[] = [];
+  if (options.mqttUrl) {
+    consumers.push(
+      new MqttConsumer({
+        url: options.mqttUrl,
+        ...(options.mqttConnections === undefined ? {} : { connections: options.mqttConnections }),
+        ...(options.clientId ? { clientIdPrefix: options.clientId } : {}),
+        logger: options.logger,
+      }),
+    );
+  }
+  if (options.amqpUrl) {
+    consumers.push(
+      new AmqpConsumer({
+        url: options.amqpUrl,
+        ...(options.amqpQueue === undefined ? {} : { queue: options.amqpQueue }),
+        ...(options.prefetch === undefined ? {} : { prefetch: options.prefetch }),
+        logger: options.logger,
+      }),
+    );
+  }
+  return consumers;
+}
+
+export interface ReceiverPartOptions {
+  consumers: Consumer[];
+  ingestor: Ingestor;
+  logger: Logger;
+  maxMessagesPerCommit?: number;
+}
+
+/**
+ * Start consuming into the write path. The receiver is registered before its consumers connect,
+ * so a signal while a broker is still unreachable stops it too; at shutdown it stores and
+ * acknowledges what is in flight before the writer and the store it uses close.
+ */
+export async function startReceiver(life: Lifecycle, options: ReceiverPartOptions): Promise<Receiver> {
+  const receiver = new Receiver({
+    consumers: options.consumers,
+    ingestor: options.ingestor,
+    logger: options.logger,
+    ...(options.maxMessagesPerCommit === undefined
+      ? {}
+      : { maxMessagesPerCommit: options.maxMessagesPerCommit }),
+  });
+  life.onStop('receiver', () => receiver.stop());
+  await receiver.start();
+  return receiver;
+}
+
+/** An MQTT broker in this process (aedes) for agents to publish to; closed at shutdown. */
+export async function startEmbeddedBroker(
+  life: Lifecycle,
+  options: { host: string; port: number; logger: Logger },
+): Promise<{ broker: EmbeddedBroker; port: number }> {
+  const broker = new EmbeddedBroker(options.logger);
+  life.onStop('MQTT broker', () => broker.close());
+  const { port } = await broker.listen(options.host, options.port);
+  return { broker, port };
+}
+
+/**
+ * The rrdcached address to write through: the configured one, else a daemon of our own (journal
+ * under `stateDir`) when rrdcached is installed, else none (values then go through `rrdtool -`).
+ */
+export async function startLocalRrdcached(
+  life: Lifecycle,
+  options: { configured?: string | undefined; dataDir: string; stateDir: string; logger: Logger },
+): Promise<string | undefined> {
+  if (options.configured) return options.configured;
+  if (!existsSync(RRDCACHED_BINARY)) {
+    options.logger.warn(
+      `${RRDCACHED_BINARY} not installed: writing through rrdtool directly (fine for a few hosts)`,
+    );
+    return undefined;
+  }
+  const daemon = await startRrdcachedDaemon({ dataDir: options.dataDir, stateDir: options.stateDir });
+  life.onStop('rrdcached', () => daemon.stop());
+  return daemon.address;
+}
