@@ -108,6 +108,11 @@ export function httpGet(
         chunks.push(chunk);
       });
       res.on('error', (err) => reject(networkError(err, where, context)));
+      // An abort or a reset mid-body may end the reply with neither 'end' nor 'error'.
+      res.on('close', () => {
+        if (!res.complete)
+          reject(networkError(new Error('connection closed in the middle of the reply'), where, context));
+      });
       res.on('end', () =>
         resolve({
           status: res.statusCode ?? 0,

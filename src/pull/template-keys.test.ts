@@ -44,6 +44,8 @@ const redisExtra = JSON.parse(text('redis/fixtures/slowlog-config.json'));
 
 interface Case {
   plugin: string;
+  /** Test name when one plugin has several cases. */
+  label?: string;
   output: string[];
   /** Keys a server reports only in some setups, each with the reason. */
   conditional: Record<string, string>;
@@ -72,6 +74,17 @@ const CASES: Case[] = [
     },
   },
   {
+    plugin: 'mysql',
+    label: 'mysql (replica)',
+    output: parseMysql(JSON.parse(text('mysql/fixtures/mariadb-10.11-replica.json')) as MysqlReplies, 'x'),
+    conditional: {
+      'innodb_spin_waits.derive':
+        'MySQL prints spin counts in SHOW ENGINE INNODB STATUS, MariaDB 10.6+ does not',
+      'innodb_spin_rounds.derive': 'same',
+      'innodb_os_waits.derive': 'same',
+    },
+  },
+  {
     plugin: 'redis',
     output: parseRedis({ info: text('redis/fixtures/info.txt'), ...redisExtra }, 'x'),
     conditional: {},
@@ -90,7 +103,7 @@ const CASES: Case[] = [
 
 describe('fetchers provide exactly the metrics the shipped graph templates draw', () => {
   for (const c of CASES) {
-    it(c.plugin, () => {
+    it(c.label ?? c.plugin, () => {
       const wanted = templateKeys(c.plugin);
       const got = metricKeys(c.output);
       const optional = new Set([...Object.keys(c.conditional), ...(c.alternatives ?? []).flat()]);

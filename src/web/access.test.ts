@@ -48,9 +48,15 @@ describe('BasicAuthenticator', () => {
       maxConcurrentChecks: 1,
       maxQueuedChecks: 2,
     });
+    let most = 0;
+    const sampler = setInterval(() => {
+      most = Math.max(most, auth.pendingChecks.running);
+    }, 1);
     const results = await Promise.all(
       Array.from({ length: 10 }, (_, i) => auth.check(header('carol', `guess-${i}`), `10.0.0.${i}`)),
     );
+    clearInterval(sampler);
+    expect(most).toBe(1);
     expect(results.filter((r) => !r.ok && r.reason === 'auth')).toHaveLength(3);
     expect(results.filter((r) => !r.ok && r.reason === 'busy')).toHaveLength(7);
     expect(auth.pendingChecks).toEqual({ running: 0, waiting: 0 });

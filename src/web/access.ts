@@ -264,10 +264,10 @@ export class BasicAuthenticator {
 
   /** One scrypt comparison, waiting for a slot; an unknown user costs the same as a known one. */
   private async verify(stored: StoredHash | undefined, password: string): Promise<boolean> {
-    if (this.running >= this.limits.maxConcurrentChecks) {
-      await new Promise<void>((resolve) => this.waiting.push(resolve));
-    }
-    this.running++;
+    // A finishing check hands its slot straight to the next waiter, so `running` never
+    // exceeds the cap, whatever runs in between.
+    if (this.running < this.limits.maxConcurrentChecks) this.running++;
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
     try {
       if (!stored) {
         // Same work for an unknown user as for a wrong password: no user-name oracle by timing.
@@ -277,8 +277,9 @@ export class BasicAuthenticator {
       const key = await scrypt(password, stored.salt, stored.n, stored.r, stored.p, stored.key.length);
       return timingSafeEqual(key, stored.key);
     } finally {
-      this.running--;
-      this.waiting.shift()?.();
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.running--;
     }
   }
 }

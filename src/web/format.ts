@@ -20,6 +20,10 @@ export const TERM_BUTTONS: { term: Term; label: string }[] = [
 export const WIDTHS = [400, 500, 700, 1100] as const;
 export const DEFAULT_PAGE_WIDTH = 500;
 export const DEFAULT_COMPARE_WIDTH = 420;
+/** Graph widths offered on the compare page. */
+export const COMPARE_WIDTHS = [300, DEFAULT_COMPARE_WIDTH, 500, 700] as const;
+/** Width of the graphs on the single-graph page without `width=`. */
+export const DEFAULT_GRAPH_PAGE_WIDTH = 700;
 /** `/graph/...png` without `width=` (upstream default). */
 export const DEFAULT_PNG_WIDTH = 460;
 /** Hosts one compare page shows: the per-request host bound of limits.ts. */
@@ -162,6 +166,15 @@ export interface RangeQuery {
   to?: number;
   width: number;
   height: number;
+}
+
+/** The time range of a page as URL query parameters (from/to only for a custom range). */
+export function rangeParams(range: RangeQuery): Record<string, string | number | undefined> {
+  return {
+    term: range.term,
+    from: range.term === 'custom' ? range.from : undefined,
+    to: range.term === 'custom' ? range.to : undefined,
+  };
 }
 
 /**

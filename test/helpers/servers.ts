@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -30,6 +30,8 @@ export const APACHE = '/usr/sbin/apache2';
 export const APACHE_MODULES = '/usr/lib/apache2/modules';
 export const REDIS = '/usr/bin/redis-server';
 export const MEMCACHED = '/usr/bin/memcached';
+export const MARIADBD = '/usr/sbin/mariadbd';
+export const MARIADB_INSTALL_DB = '/usr/bin/mariadb-install-db';
 
 /** Path of the stub_status page of `startNginx`. */
 export const NGINX_STATUS_PATH = '/nginx_status';
@@ -213,6 +215,64 @@ export async function startMemcached(): Promise<RunningServer> {
     'memcached',
     MEMCACHED,
     ['-l', '127.0.0.1', '-p', String(port), '-U', '0', '-m', '16', ...(asRoot ? ['-u', 'nobody'] : [])],
+    port,
+    dir,
+  );
+}
+
+/** Small InnoDB files and buffer pool: a private MariaDB is for a test, not for data. */
+const MARIADB_SIZES = ['--innodb-log-file-size=4M', '--innodb-buffer-pool-size=8M'];
+
+/**
+ * A private MariaDB (Debian's mariadbd, not the machine's server on 3306) in a fresh data
+ * directory; root@localhost has no password. `logBin` turns the binary log on (a replication
+ * primary); `serverId` must differ between a primary and its replica. Takes about 5 s.
+ */
+export async function startMariadb(options: { serverId: number; logBin?: boolean }): Promise<RunningServer> {
+  requireBinary(MARIADBD, 'mariadb-server');
+  requireBinary(MARIADB_INSTALL_DB, 'mariadb-server');
+  const dir = privateDir('mariadb');
+  const data = path.join(dir, 'data');
+  const user = asRoot ? ['--user=root'] : [];
+  await new Promise<void>((resolve, reject) => {
+    execFile(
+      MARIADB_INSTALL_DB,
+      [
+        '--no-defaults',
+        `--datadir=${data}`,
+        ...user,
+        '--auth-root-authentication-method=normal',
+        '--skip-test-db',
+        ...MARIADB_SIZES,
+      ],
+      { timeout: 60_000 },
+      (error, stdout, stderr) =>
+        error
+          ? reject(
+              new Error(
+                `${MARIADB_INSTALL_DB} --datadir=${data} failed: ${error.message}\n${stdout}${stderr}`,
+              ),
+            )
+          : resolve(),
+    );
+  });
+  const port = await freePort();
+  return launch(
+    'mariadb',
+    MARIADBD,
+    [
+      '--no-defaults',
+      `--datadir=${data}`,
+      `--socket=${dir}/mariadbd.sock`,
+      `--port=${port}`,
+      '--bind-address=127.0.0.1',
+      `--pid-file=${dir}/mariadbd.pid`,
+      `--log-error=${dir}/error.log`,
+      ...user,
+      ...MARIADB_SIZES,
+      `--server-id=${options.serverId}`,
+      ...(options.logBin ? [`--log-bin=${dir}/binlog`] : []),
+    ],
     port,
     dir,
   );

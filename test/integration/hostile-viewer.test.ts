@@ -9,6 +9,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGraphService } from '../../src/core/graphs/service.js';
 import { GRAPH_STYLE } from '../../src/core/graphs/style.js';
@@ -119,14 +120,22 @@ describe('ranges', () => {
     expect(RANGE_MAX_PAST_SECONDS).toBe(1100 * 86400);
   });
 
-  it('a flood of out-of-range graphs costs nothing: a normal PNG answers as fast as before', async () => {
+  it('a flood of out-of-range graphs and of the widest allowed ones: a normal PNG answers about as fast as before', async () => {
     const base = await baseline(fixture.app);
+    const t = now();
+    const widest = `width=${GRAPH_STYLE.maxWidth}&height=${GRAPH_STYLE.maxHeight}`;
+    const heavy = Array.from({ length: 4 }, (_, i) =>
+      fixture.app.inject({
+        url: `/graph/10.1.0.${1 + (i % 3)}/base/cpu.png?term=custom&from=${t - RANGE_MAX_PAST_SECONDS + 60}&to=${t + 3600}&${widest}`,
+      }),
+    );
     const flood = Array.from({ length: 40 }, () =>
-      fixture.app.inject({ url: `/graph/10.1.0.1/base/cpu.png?term=custom&from=946684800&to=${now()}` }),
+      fixture.app.inject({ url: `/graph/10.1.0.1/base/cpu.png?term=custom&from=946684800&to=${t}` }),
     );
     const during = await Promise.all([timed(fixture.app, PNG), timed(fixture.app, '/')]);
     const answers = await Promise.all(flood);
     expect(answers.every((r) => r.statusCode === 400)).toBe(true);
+    expect((await Promise.all(heavy)).map((r) => r.statusCode)).toEqual([200, 200, 200, 200]);
     expect(during[0] + during[1]).toBeLessThan(allowed(base));
   });
 
@@ -349,6 +358,27 @@ describe('odd JSON and bounded answers', () => {
     expect(body.body).toContain('at most 500 hosts per request, not 501');
   });
 
+  it('a flood of oversized and malformed bodies: a normal page and PNG answer about as fast as before', async () => {
+    const base = await baseline(fixture.app);
+    const big = JSON.stringify({ hosts: Array.from({ length: 100_000 }, (_, i) => `host-${i}`) });
+    const many = JSON.stringify({
+      hosts: Array.from({ length: 501 }, (_, i) => `10.9.${i >> 8}.${i & 255}`),
+    });
+    const flood = Array.from({ length: 30 }, (_, i) =>
+      fixture.app.inject({
+        method: 'POST',
+        url: '/api/status',
+        headers: { 'content-type': 'application/json' },
+        payload: [big, many, '{"hosts":[{"toString":1}]}'][i % 3],
+      }),
+    );
+    const during =
+      (await timed(fixture.app, '/', { 'accept-encoding': 'gzip' })) + (await timed(fixture.app, PNG));
+    const codes = (await Promise.all(flood)).map((r) => r.statusCode);
+    expect(new Set(codes)).toEqual(new Set([413, 400]));
+    expect(during).toBeLessThan(allowed(base));
+  });
+
   it('a good status request still answers', async () => {
     const response = await fixture.app.inject({
       method: 'POST',
@@ -490,16 +520,22 @@ describe('no server paths in answers', () => {
       poolSize: 1,
       timeoutMs: 1,
     });
+    const logged: string[] = [];
     const app = await createWebServer({
       store: fixture.store,
       graphs,
       config: { web: { listen: '127.0.0.1:0', auth: 'none', allowFrom: [] } },
+      logger: pino({ level: 'info' }, { write: (line: string) => logged.push(line) }),
     });
     try {
       const response = await app.inject({ url: '/graph/10.1.0.1/base/cpu.png?term=year' });
       expect(response.statusCode).toBe(500);
       expect(response.body).toContain('drawing took longer than 0.001 s and was stopped');
       expectNoServerPath(response.body);
+      // The operator gets the whole story in the log: the pid and the command line.
+      const line = logged.find((l) => l.includes('graph request failed')) ?? '';
+      expect(line).toMatch(/did not answer within 1 ms; killed pid \d+/);
+      expect(line).toContain(fixture.rrdcached.address);
     } finally {
       await app.close();
       await graphs.close();

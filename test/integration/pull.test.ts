@@ -29,7 +29,7 @@ afterEach(async () => {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-describe('kurado schedule + pull-worker', { timeout: 120_000 }, () => {
+describe('kurado schedule + pull-worker', { timeout: 240_000 }, () => {
   it('stores 50 good targets on time while a black hole costs its timeout and a refusing port warns', async () => {
     setup = await pullSetup();
     const s = setup;
@@ -45,9 +45,9 @@ describe('kurado schedule + pull-worker', { timeout: 120_000 }, () => {
         hostRecord('127.0.0.61', [`nginx:${refused}`]),
       ]);
       const workers = [s.worker(['--concurrency', '4']), s.worker(['--concurrency', '4'])];
-      await Promise.all(workers.map((w) => w.waitForLog(/consuming pull jobs/)));
+      await Promise.all(workers.map((w) => w.waitForLog(/consuming pull jobs/, 90_000)));
       const scheduler = s.schedule(['--period-seconds', '10']);
-      await scheduler.waitForLog(/enqueued 52 pull jobs for 52 hosts/, 30_000);
+      await scheduler.waitForLog(/enqueued 52 pull jobs for 52 hosts/, 90_000);
       await eventually(
         async () => (await s.store.warnings('127.0.0.1', Math.floor(Date.now() / 1000))).length > 0,
         () => `no warning for the black hole; worker logs:\n${workers[0]!.logs().slice(-2000)}`,
@@ -116,7 +116,7 @@ describe('kurado schedule + pull-worker', { timeout: 120_000 }, () => {
 
     const restartedAt = Date.now() / 1000;
     workers = [s.worker(), s.worker()];
-    await Promise.all(workers.map((w) => w.waitForLog(/consuming pull jobs/)));
+    await Promise.all(workers.map((w) => w.waitForLog(/consuming pull jobs/, 90_000)));
     await sleep(2 * period * 1000);
     const stored = workers.flatMap((w) => storedJobs(w));
     expect(stored.length).toBeGreaterThan(0);
@@ -134,9 +134,9 @@ describe('kurado schedule + pull-worker', { timeout: 120_000 }, () => {
     await s.store.upsertHosts(hosts.map((address) => hostRecord(address, ['base', `nginx:${nginx.port}`])));
     const period = 3;
     const first = s.schedule(['--period-seconds', String(period)]);
-    await first.waitForLog(/active scheduler/);
+    await first.waitForLog(/active scheduler/, 90_000);
     const second = s.schedule(['--period-seconds', String(period)]);
-    await second.waitForLog(/standby: another scheduler holds/);
+    await second.waitForLog(/standby: another scheduler holds/, 90_000);
 
     // Read the queue as a worker would, counting jobs per minute.
     const perMinute = new Map<number, number>();

@@ -2,6 +2,7 @@ import { Args, Flags } from '@oclif/core';
 import Table from 'cli-table3';
 import { BaseCommand } from '../../cli/base-command.js';
 import { openStoreForCommand, shownStoreUrl } from '../../cli/store.js';
+import { diffImport } from '../../core/hosts/import-diff.js';
 import { readServerList, ServerListError } from '../../core/hosts/server-list.js';
 import { StoreError } from '../../core/store/index.js';
 import type { HostRecord } from '../../core/store/types.js';
@@ -59,19 +60,17 @@ is written (exit 1).`;
       throw error;
     }
     try {
-      const before = new Map((await store.listHosts()).map((h) => [h.address, h]));
-      const listed = new Set(list.hosts.map((h) => h.address));
-      const added = new Set(list.hosts.filter((h) => !before.has(h.address)).map((h) => h.address));
-      const changed = list.hosts.filter((h) => before.has(h.address) && !sameHost(before.get(h.address)!, h));
-      const gone = [...before.values()].filter((h) => h.origin === 'import' && !listed.has(h.address));
+      const diff = diffImport(await store.listHosts(), list.hosts);
+      const { gone } = diff;
+      const added = new Set(diff.added.map((h) => h.address));
       await store.upsertHosts(list.hosts);
       if (flags.prune && gone.length > 0) await store.removeHosts(gone.map((h) => h.address));
 
       this.printCounts(list.hosts, added);
       const parts = [
-        `${added.size} new`,
-        `${changed.length} changed`,
-        `${list.hosts.length - added.size - changed.length} unchanged`,
+        `${diff.added.length} new`,
+        `${diff.changed.length} changed`,
+        `${diff.unchanged.length} unchanged`,
       ];
       this.log(
         `Imported ${list.hosts.length} hosts from ${args.file} into ${shownStoreUrl(this.settings.storeUrl)}: ${parts.join(', ')}`,
@@ -103,19 +102,4 @@ is written (exit 1).`;
     }
     this.log(table.toString());
   }
-}
-
-function sameHost(a: HostRecord, b: HostRecord): boolean {
-  const comparable = (h: HostRecord) =>
-    JSON.stringify([
-      h.hostname,
-      h.comments,
-      h.service,
-      h.label,
-      h.role,
-      h.plugins,
-      h.settings ?? {},
-      h.origin,
-    ]);
-  return comparable(a) === comparable(b);
 }

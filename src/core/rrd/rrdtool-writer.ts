@@ -96,9 +96,7 @@ export class RrdtoolWriter implements RrdWriter {
       await this.rrdtool.run(args);
       return undefined;
     } catch (error) {
-      if (error instanceof RrdtoolError && error.message.startsWith(`rrdtool ${args[0]} failed: `)) {
-        return error.message.slice(`rrdtool ${args[0]} failed: `.length).replace(/ \(command: .*$/s, '');
-      }
+      if (error instanceof RrdtoolError && error.reply !== undefined) return error.reply;
       throw error;
     }
   }

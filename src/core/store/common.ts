@@ -1,6 +1,7 @@
 /**
  * Dialect-independent parts of the two MetaStore implementations: what a group commit really has
- * to write, the in-memory caches that keep the ingest hot path cheap, row ↔ HostRecord mapping.
+ * to write, the in-memory caches that keep the ingest hot path cheap, the reads and deletes both
+ * dialects run with the same SQL, the status facts, and row ↔ record mapping.
  */
 import {
   DEFAULT_LIMITS,
@@ -11,15 +12,21 @@ import {
   WARNINGS_LIMIT_WARNING,
 } from '../limits.js';
 import type { MetaValue, WarnValue } from '../protocol/types.js';
+import { evaluateStatus, type StatusFacts } from './status.js';
 import {
   type HostOptions,
   type HostOrigin,
   type HostRecord,
+  type HostStatus,
+  type HostStatusReport,
+  type LastReceived,
   META_TTL_SECONDS,
+  type MetaEntry,
   type PluginSettings,
   type StoreBatch,
   UNREGISTERED_SERVICE,
   WARNING_TTL_SECONDS,
+  type WarningEntry,
 } from './types.js';
 
 /**
@@ -61,6 +68,165 @@ export class ExpiryClock {
   retry(): void {
     this.nextAt = Number.NEGATIVE_INFINITY;
   }
+}
+
+/** The in-memory state every store instance keeps next to its connection. */
+export type StoreState = ReturnType<typeof storeState>;
+
+export function storeState(options: StoreOptions) {
+  const limits = { ...DEFAULT_LIMITS, ...options.limits };
+  return {
+    limits,
+    expiry: new ExpiryClock(options.autoExpire ?? true),
+    metaCache: new MetaWriteCache(limits.maxMetaPerHost),
+    warningBudget: new WarningBudget(limits.maxWarningsPerHost),
+    known: new KnownHosts(),
+  };
+}
+
+/**
+ * Run `expire` when the clock says it is due. A failure is not the batch's: it is committed, and
+ * failing it now would only make the broker redeliver. Expired rows are invisible to every read
+ * anyway, so the next batch simply tries again.
+ */
+export async function expireIfDue(
+  expiry: ExpiryClock,
+  receivedAt: number,
+  expire: (now: number) => Promise<number>,
+): Promise<void> {
+  if (!expiry.due(receivedAt)) return;
+  try {
+    await expire(receivedAt);
+  } catch {
+    expiry.retry();
+  }
+}
+
+/** Deleting what expired at `now`: the same statements in both dialects, in this order. */
+export function expireStatements(now: number): { sql: string; args: number[] }[] {
+  return [
+    { sql: 'DELETE FROM meta WHERE expires_at <= ?', args: [now] },
+    { sql: 'DELETE FROM warnings WHERE received_at <= ?', args: [now - WARNING_TTL_SECONDS] },
+  ];
+}
+
+/** Reads that are the same SQL in both dialects; every `?` is a plain value. */
+export const READ_SQL = {
+  meta: 'SELECT * FROM meta WHERE host = ? AND expires_at > ? ORDER BY plugin, name',
+  metaOfPlugin: 'SELECT * FROM meta WHERE host = ? AND plugin = ? AND expires_at > ? ORDER BY name',
+  warnings: `SELECT host, plugin, name, message, reported_at FROM warnings
+       WHERE host = ? AND received_at > ? ORDER BY reported_at DESC, id DESC`,
+  lastReceived: 'SELECT host, plugin, received_at FROM last_received WHERE host = ? ORDER BY plugin',
+  lastReceivedOfPlugin: 'SELECT host, received_at FROM last_received WHERE plugin = ?',
+} as const;
+
+/** The arguments of READ_SQL.meta / metaOfPlugin. */
+export function metaArgs(host: string, now: number, plugin?: string): (string | number)[] {
+  return plugin === undefined ? [host, now] : [host, plugin, now];
+}
+
+/** Warnings still shown at `now` were received after this. */
+export function warningsSince(now: number): number {
+  return now - WARNING_TTL_SECONDS;
+}
+
+/** Numbers may come back as strings (MySQL BIGINT) or numbers (SQLite). */
+type DbNumber = number | string | bigint;
+
+export interface MetaDbRow {
+  host: string;
+  plugin: string;
+  name: string;
+  value: string;
+  reported_at: DbNumber;
+}
+
+export function toMetaEntry(row: MetaDbRow): MetaEntry {
+  return {
+    host: String(row.host),
+    plugin: String(row.plugin),
+    name: String(row.name),
+    value: String(row.value),
+    timestamp: Number(row.reported_at),
+  };
+}
+
+export interface WarningDbRow {
+  host: string;
+  plugin: string;
+  name: string;
+  message: string;
+  reported_at: DbNumber;
+}
+
+export function toWarningEntry(row: WarningDbRow): WarningEntry {
+  return {
+    host: String(row.host),
+    plugin: String(row.plugin),
+    name: String(row.name),
+    message: String(row.message),
+    timestamp: Number(row.reported_at),
+  };
+}
+
+export interface ReceivedDbRow {
+  host: string;
+  plugin: string;
+  received_at: DbNumber;
+}
+
+export function toLastReceived(row: ReceivedDbRow): LastReceived {
+  return { host: String(row.host), plugin: String(row.plugin), at: Number(row.received_at) };
+}
+
+/**
+ * What the status of hosts is decided from, read with STATUS_SQL. `filter(column)` narrows a
+ * statement to some hosts (`''` for all); its placeholders come after the statement's own.
+ */
+export function statusSql(filter: (column: string) => string) {
+  return {
+    hosts: `SELECT address, plugins FROM hosts WHERE 1 = 1${filter('address')}`,
+    received: `SELECT host, plugin, received_at FROM last_received WHERE 1 = 1${filter('host')}`,
+    /** Its own argument (warningsSince(now)) comes first. */
+    warnings: `SELECT host, plugin, name, message, received_at FROM warnings WHERE received_at > ?${filter('host')}`,
+  };
+}
+
+/** Collects the rows of statusSql's statements into StatusFacts, then evaluates them. */
+export class StatusFactsReader {
+  private readonly facts = new Map<string, StatusFacts>();
+
+  host(row: { address: string; plugins: string }): void {
+    this.facts.set(String(row.address), {
+      plugins: JSON.parse(String(row.plugins)) as string[],
+      received: new Map(),
+      recentWarnings: [],
+    });
+  }
+
+  received(row: ReceivedDbRow): void {
+    this.facts.get(String(row.host))?.received.set(String(row.plugin), Number(row.received_at));
+  }
+
+  warning(row: { host: string; plugin: string; name: string; message: string; received_at: DbNumber }): void {
+    this.facts.get(String(row.host))?.recentWarnings.push({
+      plugin: String(row.plugin),
+      name: String(row.name),
+      message: String(row.message),
+      receivedAt: Number(row.received_at),
+    });
+  }
+
+  reports(now: number): Map<string, HostStatusReport> {
+    const reports = new Map<string, HostStatusReport>();
+    for (const [address, facts] of this.facts) reports.set(address, evaluateStatus(facts, now));
+    return reports;
+  }
+}
+
+/** Only the status of each report. */
+export function statusesOf(reports: Map<string, HostStatusReport>): Map<string, HostStatus> {
+  return new Map([...reports].map(([address, report]) => [address, report.status]));
 }
 
 /** How often a process re-reads the set of known addresses (another process may have pruned). */

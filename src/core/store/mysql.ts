@@ -12,26 +12,36 @@ import {
   type ResultSetHeader,
   type RowDataPacket,
 } from 'mysql2/promise';
-import { DEFAULT_LIMITS } from '../limits.js';
 import {
   boundedRows,
   chunks,
-  ExpiryClock,
+  expireIfDue,
+  expireStatements,
   HOST_COLUMNS,
   type HostRow,
   hostValues,
-  KnownHosts,
-  MetaWriteCache,
+  type MetaDbRow,
+  metaArgs,
+  READ_SQL,
+  type ReceivedDbRow,
   receivedRows,
   rowToHost,
+  StatusFactsReader,
   StoreError,
   type StoreOptions,
+  type StoreState,
   sortHostRows,
+  statusesOf,
+  statusSql,
+  storeState,
+  toLastReceived,
+  toMetaEntry,
+  toWarningEntry,
   unregisteredHost,
-  WarningBudget,
+  type WarningDbRow,
+  warningsSince,
 } from './common.js';
 import { migrateMysql, mysqlSchemaVersion } from './migrations.js';
-import { evaluateStatus, type StatusFacts } from './status.js';
 import {
   type HostRecord,
   type HostStatus,
@@ -41,7 +51,6 @@ import {
   type MetaEntry,
   type MetaStore,
   type StoreBatch,
-  WARNING_TTL_SECONDS,
   type WarningEntry,
 } from './types.js';
 
@@ -78,21 +87,14 @@ interface MysqlError extends Error {
 
 export class MysqlStore implements MetaStore {
   private readonly pool: Pool;
-  private readonly metaCache: MetaWriteCache;
-  private readonly warningBudget: WarningBudget;
-  private readonly limits: { maxMetaPerHost: number; maxWarningsPerHost: number };
-  private readonly known = new KnownHosts();
-  private readonly expiry: ExpiryClock;
+  private readonly state: StoreState;
   private readonly where: string;
 
   private constructor(
     private readonly target: MysqlTarget,
     storeOptions: StoreOptions,
   ) {
-    this.expiry = new ExpiryClock(storeOptions.autoExpire ?? true);
-    this.limits = { ...DEFAULT_LIMITS, ...storeOptions.limits };
-    this.metaCache = new MetaWriteCache(this.limits.maxMetaPerHost);
-    this.warningBudget = new WarningBudget(this.limits.maxWarningsPerHost);
+    this.state = storeState(storeOptions);
     this.where = `MySQL at ${target.host}:${target.port}`;
     const options: PoolOptions = {
       host: target.host,
@@ -226,19 +228,19 @@ export class MysqlStore implements MetaStore {
         );
       }
     });
-    this.known.add(hosts.map((h) => h.address));
+    this.state.known.add(hosts.map((h) => h.address));
   }
 
   async registerUnknownHosts(addresses: string[]): Promise<string[]> {
-    if (this.known.isStale()) {
+    if (this.state.known.isStale()) {
       const rows = await this.select<{ address: string }>(
         'SELECT address FROM hosts',
         [],
         'loading known hosts',
       );
-      this.known.load(rows.map((r) => r.address));
+      this.state.known.load(rows.map((r) => r.address));
     }
-    const unknown = this.known.unknown(addresses);
+    const unknown = this.state.known.unknown(addresses);
     if (unknown.length === 0) return [];
     const now = Math.floor(Date.now() / 1000);
     const added = await this.transaction('registering hosts', async (c) => {
@@ -256,7 +258,7 @@ export class MysqlStore implements MetaStore {
       }
       return fresh;
     });
-    this.known.add(unknown);
+    this.state.known.add(unknown);
     return added;
   }
 
@@ -287,8 +289,8 @@ export class MysqlStore implements MetaStore {
         }
       }
     });
-    this.known.delete(addresses);
-    this.metaCache.forgetHosts(addresses);
+    this.state.known.delete(addresses);
+    this.state.metaCache.forgetHosts(addresses);
   }
 
   async autoHostsLastSeen(): Promise<Map<string, number>> {
@@ -303,7 +305,12 @@ export class MysqlStore implements MetaStore {
   }
 
   async writeBatch(batch: StoreBatch): Promise<void> {
-    const { meta, warnings } = boundedRows(batch, this.metaCache, this.warningBudget, this.limits);
+    const { meta, warnings } = boundedRows(
+      batch,
+      this.state.metaCache,
+      this.state.warningBudget,
+      this.state.limits,
+    );
     const received = receivedRows(batch.received, batch.receivedAt);
     if (meta.length === 0 && warnings.length === 0 && received.length === 0) return;
     await this.transaction('writing a batch', async (c) => {
@@ -337,147 +344,72 @@ export class MysqlStore implements MetaStore {
         );
       }
     });
-    this.metaCache.remember(meta);
-    await this.expireIfDue(batch.receivedAt);
-  }
-
-  private async expireIfDue(receivedAt: number): Promise<void> {
-    if (!this.expiry.due(receivedAt)) return;
-    try {
-      await this.expire(receivedAt);
-    } catch {
-      // The batch itself is committed; failing it now would only make the broker redeliver.
-      // Expired rows are invisible to every read anyway, so the next batch simply tries again.
-      this.expiry.retry();
-    }
+    this.state.metaCache.remember(meta);
+    await expireIfDue(this.state.expiry, batch.receivedAt, (now) => this.expire(now));
   }
 
   async meta(host: string, now: number, plugin?: string): Promise<MetaEntry[]> {
-    const rows =
-      plugin === undefined
-        ? await this.select<MetaDbRow>(
-            'SELECT * FROM meta WHERE host = ? AND expires_at > ? ORDER BY plugin, name',
-            [host, now],
-            'reading meta',
-          )
-        : await this.select<MetaDbRow>(
-            'SELECT * FROM meta WHERE host = ? AND plugin = ? AND expires_at > ? ORDER BY name',
-            [host, plugin, now],
-            'reading meta',
-          );
-    return rows.map((r) => ({
-      host: r.host,
-      plugin: r.plugin,
-      name: r.name,
-      value: r.value,
-      timestamp: Number(r.reported_at),
-    }));
+    const sql = plugin === undefined ? READ_SQL.meta : READ_SQL.metaOfPlugin;
+    return (await this.select<MetaDbRow>(sql, metaArgs(host, now, plugin), 'reading meta')).map(toMetaEntry);
   }
 
   async warnings(host: string, now: number): Promise<WarningEntry[]> {
-    const rows = await this.select<{
-      host: string;
-      plugin: string;
-      name: string;
-      message: string;
-      reported_at: number;
-    }>(
-      `SELECT host, plugin, name, message, reported_at FROM warnings
-       WHERE host = ? AND received_at > ? ORDER BY reported_at DESC, id DESC`,
-      [host, now - WARNING_TTL_SECONDS],
+    const rows = await this.select<WarningDbRow>(
+      READ_SQL.warnings,
+      [host, warningsSince(now)],
       'reading warnings',
     );
-    return rows.map((r) => ({
-      host: r.host,
-      plugin: r.plugin,
-      name: r.name,
-      message: r.message,
-      timestamp: Number(r.reported_at),
-    }));
+    return rows.map(toWarningEntry);
   }
 
   async lastReceived(host: string): Promise<LastReceived[]> {
-    const rows = await this.select<{ host: string; plugin: string; received_at: number }>(
-      'SELECT host, plugin, received_at FROM last_received WHERE host = ? ORDER BY plugin',
-      [host],
-      'reading last-received',
-    );
-    return rows.map((r) => ({ host: r.host, plugin: r.plugin, at: Number(r.received_at) }));
+    const rows = await this.select<ReceivedDbRow>(READ_SQL.lastReceived, [host], 'reading last-received');
+    return rows.map(toLastReceived);
   }
 
   async lastReceivedOfPlugin(plugin: string): Promise<Map<string, number>> {
-    const rows = await this.select<{ host: string; received_at: number }>(
-      'SELECT host, received_at FROM last_received WHERE plugin = ?',
+    const rows = await this.select<ReceivedDbRow>(
+      READ_SQL.lastReceivedOfPlugin,
       [plugin],
       'reading last-received',
     );
-    return new Map(rows.map((r) => [r.host, Number(r.received_at)]));
+    return new Map(rows.map((r) => [String(r.host), Number(r.received_at)]));
   }
 
   async statuses(now: number, addresses?: string[]): Promise<Map<string, HostStatus>> {
-    const reports = await this.statusReports(now, addresses);
-    return new Map([...reports].map(([address, report]) => [address, report.status]));
+    return statusesOf(await this.statusReports(now, addresses));
   }
 
   async statusReports(now: number, addresses?: string[]): Promise<Map<string, HostStatusReport>> {
-    const facts = new Map<string, StatusFacts>();
+    const reader = new StatusFactsReader();
     await this.withConnection('reading host status', async (c) => {
       const subsets = addresses === undefined ? [undefined] : chunks(addresses, ROWS_PER_STATEMENT);
       for (const subset of subsets) {
         if (subset?.length === 0) continue;
-        const filter = (column: string) => (subset ? ` AND ${column} IN (?)` : '');
+        const sql = statusSql((column) => (subset ? ` AND ${column} IN (?)` : ''));
         const args = subset ? [subset] : [];
-        const [hosts] = await c.query<RowDataPacket[]>(
-          `SELECT address, plugins FROM hosts WHERE 1 = 1${filter('address')}`,
-          args,
-        );
-        for (const row of hosts) {
-          facts.set(String(row.address), {
-            plugins: JSON.parse(String(row.plugins)) as string[],
-            received: new Map(),
-            recentWarnings: [],
-          });
-        }
-        const [received] = await c.query<RowDataPacket[]>(
-          `SELECT host, plugin, received_at FROM last_received WHERE 1 = 1${filter('host')}`,
-          args,
-        );
-        for (const row of received)
-          facts.get(String(row.host))?.received.set(String(row.plugin), Number(row.received_at));
-        const [warnings] = await c.query<RowDataPacket[]>(
-          `SELECT host, plugin, name, message, received_at FROM warnings WHERE received_at > ?${filter('host')}`,
-          [now - WARNING_TTL_SECONDS, ...args],
-        );
-        for (const row of warnings) {
-          facts.get(String(row.host))?.recentWarnings.push({
-            plugin: String(row.plugin),
-            name: String(row.name),
-            message: String(row.message),
-            receivedAt: Number(row.received_at),
-          });
-        }
+        const [hosts] = await c.query<RowDataPacket[]>(sql.hosts, args);
+        for (const row of hosts) reader.host(row as HostFactsRow);
+        const [received] = await c.query<RowDataPacket[]>(sql.received, args);
+        for (const row of received) reader.received(row as ReceivedDbRow);
+        const [warnings] = await c.query<RowDataPacket[]>(sql.warnings, [warningsSince(now), ...args]);
+        for (const row of warnings) reader.warning(row as StatusWarningRow);
       }
     });
-    const reports = new Map<string, HostStatusReport>();
-    for (const [address, hostFacts] of facts) reports.set(address, evaluateStatus(hostFacts, now));
-    return reports;
+    return reader.reports(now);
   }
 
   async expire(now: number): Promise<number> {
     return this.transaction('expiring meta and warnings', async (c) => {
-      const [meta] = await c.query<ResultSetHeader>('DELETE FROM meta WHERE expires_at <= ?', [now]);
-      const [warnings] = await c.query<ResultSetHeader>('DELETE FROM warnings WHERE received_at <= ?', [
-        now - WARNING_TTL_SECONDS,
-      ]);
-      return meta.affectedRows + warnings.affectedRows;
+      let removed = 0;
+      for (const { sql, args } of expireStatements(now)) {
+        const [result] = await c.query<ResultSetHeader>(sql, args);
+        removed += result.affectedRows;
+      }
+      return removed;
     });
   }
 }
 
-interface MetaDbRow {
-  host: string;
-  plugin: string;
-  name: string;
-  value: string;
-  reported_at: number;
-}
+type HostFactsRow = Parameters<StatusFactsReader['host']>[0];
+type StatusWarningRow = Parameters<StatusFactsReader['warning']>[0];

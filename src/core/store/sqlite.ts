@@ -6,25 +6,35 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { DEFAULT_LIMITS } from '../limits.js';
 import {
   boundedRows,
-  ExpiryClock,
+  expireIfDue,
+  expireStatements,
   HOST_COLUMNS,
   type HostRow,
   hostValues,
-  KnownHosts,
-  MetaWriteCache,
+  type MetaDbRow,
+  metaArgs,
+  READ_SQL,
+  type ReceivedDbRow,
   receivedRows,
   rowToHost,
+  StatusFactsReader,
   StoreError,
   type StoreOptions,
+  type StoreState,
   sortHostRows,
+  statusesOf,
+  statusSql,
+  storeState,
+  toLastReceived,
+  toMetaEntry,
+  toWarningEntry,
   unregisteredHost,
-  WarningBudget,
+  type WarningDbRow,
+  warningsSince,
 } from './common.js';
 import { migrateSqlite, sqliteSchemaVersion } from './migrations.js';
-import { evaluateStatus, type StatusFacts } from './status.js';
 import {
   type HostRecord,
   type HostStatus,
@@ -34,7 +44,6 @@ import {
   type MetaEntry,
   type MetaStore,
   type StoreBatch,
-  WARNING_TTL_SECONDS,
   type WarningEntry,
 } from './types.js';
 
@@ -45,21 +54,14 @@ const IN_CHUNK = 500;
 
 export class SqliteStore implements MetaStore {
   private readonly db: Database.Database;
-  private readonly metaCache: MetaWriteCache;
-  private readonly warningBudget: WarningBudget;
-  private readonly limits: { maxMetaPerHost: number; maxWarningsPerHost: number };
-  private readonly known = new KnownHosts();
-  private readonly expiry: ExpiryClock;
+  private readonly state: StoreState;
 
   /** `file` is a path or `:memory:`; parent directories are created. */
   constructor(
     private readonly file: string,
     options: StoreOptions = {},
   ) {
-    this.expiry = new ExpiryClock(options.autoExpire ?? true);
-    this.limits = { ...DEFAULT_LIMITS, ...options.limits };
-    this.metaCache = new MetaWriteCache(this.limits.maxMetaPerHost);
-    this.warningBudget = new WarningBudget(this.limits.maxWarningsPerHost);
+    this.state = storeState(options);
     try {
       if (file !== ':memory:') mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
       this.db = new Database(file);
@@ -114,14 +116,14 @@ export class SqliteStore implements MetaStore {
         statement.run(...hostValues(host, 'import', index, now), now);
       });
     })();
-    this.known.add(hosts.map((h) => h.address));
+    this.state.known.add(hosts.map((h) => h.address));
   }
 
   async registerUnknownHosts(addresses: string[]): Promise<string[]> {
-    if (this.known.isStale()) {
-      this.known.load(this.statement('SELECT address FROM hosts').pluck().all() as string[]);
+    if (this.state.known.isStale()) {
+      this.state.known.load(this.statement('SELECT address FROM hosts').pluck().all() as string[]);
     }
-    const unknown = this.known.unknown(addresses);
+    const unknown = this.state.known.unknown(addresses);
     if (unknown.length === 0) return [];
     const now = Math.floor(Date.now() / 1000);
     const insert = this.statement(
@@ -138,7 +140,7 @@ export class SqliteStore implements MetaStore {
         }
       })
       .immediate();
-    this.known.add(unknown);
+    this.state.known.add(unknown);
     return added;
   }
 
@@ -167,8 +169,8 @@ export class SqliteStore implements MetaStore {
         for (const address of addresses) for (const statement of statements) statement.run(address);
       })
       .immediate();
-    this.known.delete(addresses);
-    this.metaCache.forgetHosts(addresses);
+    this.state.known.delete(addresses);
+    this.state.metaCache.forgetHosts(addresses);
   }
 
   async autoHostsLastSeen(): Promise<Map<string, number>> {
@@ -181,7 +183,12 @@ export class SqliteStore implements MetaStore {
   }
 
   async writeBatch(batch: StoreBatch): Promise<void> {
-    const { meta, warnings } = boundedRows(batch, this.metaCache, this.warningBudget, this.limits);
+    const { meta, warnings } = boundedRows(
+      batch,
+      this.state.metaCache,
+      this.state.warningBudget,
+      this.state.limits,
+    );
     const received = receivedRows(batch.received, batch.receivedAt);
     if (meta.length === 0 && warnings.length === 0 && received.length === 0) return;
     // In SQLite a prepared statement per row inside one transaction is as fast as a multi-row
@@ -210,139 +217,61 @@ export class SqliteStore implements MetaStore {
         for (const r of received) upsertReceived.run(r.host, r.plugin, r.receivedAt);
       })
       .immediate();
-    this.metaCache.remember(meta);
-    await this.expireIfDue(batch.receivedAt);
-  }
-
-  private async expireIfDue(receivedAt: number): Promise<void> {
-    if (!this.expiry.due(receivedAt)) return;
-    try {
-      await this.expire(receivedAt);
-    } catch {
-      // The batch itself is committed; failing it now would only make the broker redeliver.
-      // Expired rows are invisible to every read anyway, so the next batch simply tries again.
-      this.expiry.retry();
-    }
+    this.state.metaCache.remember(meta);
+    await expireIfDue(this.state.expiry, batch.receivedAt, (now) => this.expire(now));
   }
 
   async meta(host: string, now: number, plugin?: string): Promise<MetaEntry[]> {
-    const rows = (
-      plugin === undefined
-        ? this.statement('SELECT * FROM meta WHERE host = ? AND expires_at > ? ORDER BY plugin, name').all(
-            host,
-            now,
-          )
-        : this.statement(
-            'SELECT * FROM meta WHERE host = ? AND plugin = ? AND expires_at > ? ORDER BY name',
-          ).all(host, plugin, now)
-    ) as { host: string; plugin: string; name: string; value: string; reported_at: number }[];
-    return rows.map((r) => ({
-      host: r.host,
-      plugin: r.plugin,
-      name: r.name,
-      value: r.value,
-      timestamp: r.reported_at,
-    }));
+    const sql = plugin === undefined ? READ_SQL.meta : READ_SQL.metaOfPlugin;
+    return (this.statement(sql).all(...metaArgs(host, now, plugin)) as MetaDbRow[]).map(toMetaEntry);
   }
 
   async warnings(host: string, now: number): Promise<WarningEntry[]> {
-    const rows = this.statement(
-      `SELECT host, plugin, name, message, reported_at FROM warnings
-         WHERE host = ? AND received_at > ? ORDER BY reported_at DESC, id DESC`,
-    ).all(host, now - WARNING_TTL_SECONDS) as {
-      host: string;
-      plugin: string;
-      name: string;
-      message: string;
-      reported_at: number;
-    }[];
-    return rows.map((r) => ({
-      host: r.host,
-      plugin: r.plugin,
-      name: r.name,
-      message: r.message,
-      timestamp: r.reported_at,
-    }));
+    const rows = this.statement(READ_SQL.warnings).all(host, warningsSince(now)) as WarningDbRow[];
+    return rows.map(toWarningEntry);
   }
 
   async lastReceived(host: string): Promise<LastReceived[]> {
-    const rows = this.statement(
-      'SELECT host, plugin, received_at FROM last_received WHERE host = ? ORDER BY plugin',
-    ).all(host) as { host: string; plugin: string; received_at: number }[];
-    return rows.map((r) => ({ host: r.host, plugin: r.plugin, at: r.received_at }));
+    return (this.statement(READ_SQL.lastReceived).all(host) as ReceivedDbRow[]).map(toLastReceived);
   }
 
   async lastReceivedOfPlugin(plugin: string): Promise<Map<string, number>> {
-    const rows = this.statement('SELECT host, received_at FROM last_received WHERE plugin = ?').all(
-      plugin,
-    ) as {
-      host: string;
-      received_at: number;
-    }[];
-    return new Map(rows.map((r) => [r.host, r.received_at]));
+    const rows = this.statement(READ_SQL.lastReceivedOfPlugin).all(plugin) as ReceivedDbRow[];
+    return new Map(rows.map((r) => [r.host, Number(r.received_at)]));
   }
 
   async statuses(now: number, addresses?: string[]): Promise<Map<string, HostStatus>> {
-    const reports = await this.statusReports(now, addresses);
-    return new Map([...reports].map(([address, report]) => [address, report.status]));
+    return statusesOf(await this.statusReports(now, addresses));
   }
 
   async statusReports(now: number, addresses?: string[]): Promise<Map<string, HostStatusReport>> {
-    const facts = new Map<string, StatusFacts>();
+    const reader = new StatusFactsReader();
     const read = this.db.transaction((subset: string[] | undefined) => {
-      const filter = (column: string) =>
-        subset ? ` AND ${column} IN (${subset.map(() => '?').join(', ')})` : '';
+      const sql = statusSql((column) =>
+        subset ? ` AND ${column} IN (${subset.map(() => '?').join(', ')})` : '',
+      );
       const args = subset ?? [];
-      for (const row of this.db
-        .prepare(`SELECT address, plugins FROM hosts WHERE 1 = 1${filter('address')}`)
-        .all(...args) as { address: string; plugins: string }[]) {
-        facts.set(row.address, {
-          plugins: JSON.parse(row.plugins) as string[],
-          received: new Map(),
-          recentWarnings: [],
-        });
-      }
-      for (const row of this.db
-        .prepare(`SELECT host, plugin, received_at FROM last_received WHERE 1 = 1${filter('host')}`)
-        .all(...args) as { host: string; plugin: string; received_at: number }[]) {
-        facts.get(row.host)?.received.set(row.plugin, row.received_at);
-      }
-      for (const row of this.db
-        .prepare(
-          `SELECT host, plugin, name, message, received_at FROM warnings WHERE received_at > ?${filter('host')}`,
-        )
-        .all(now - WARNING_TTL_SECONDS, ...args) as {
-        host: string;
-        plugin: string;
-        name: string;
-        message: string;
-        received_at: number;
-      }[]) {
-        facts.get(row.host)?.recentWarnings.push({
-          plugin: row.plugin,
-          name: row.name,
-          message: row.message,
-          receivedAt: row.received_at,
-        });
-      }
+      for (const row of this.db.prepare(sql.hosts).all(...args)) reader.host(row as HostFactsRow);
+      for (const row of this.db.prepare(sql.received).all(...args)) reader.received(row as ReceivedDbRow);
+      for (const row of this.db.prepare(sql.warnings).all(warningsSince(now), ...args))
+        reader.warning(row as StatusWarningRow);
     });
     if (addresses === undefined) read(undefined);
     else for (let i = 0; i < addresses.length; i += IN_CHUNK) read(addresses.slice(i, i + IN_CHUNK));
-    const reports = new Map<string, HostStatusReport>();
-    for (const [address, hostFacts] of facts) reports.set(address, evaluateStatus(hostFacts, now));
-    return reports;
+    return reader.reports(now);
   }
 
   async expire(now: number): Promise<number> {
     let removed = 0;
     this.db
       .transaction(() => {
-        removed += this.statement('DELETE FROM meta WHERE expires_at <= ?').run(now).changes;
-        removed += this.statement('DELETE FROM warnings WHERE received_at <= ?').run(
-          now - WARNING_TTL_SECONDS,
-        ).changes;
+        for (const { sql, args } of expireStatements(now))
+          removed += this.statement(sql).run(...args).changes;
       })
       .immediate();
     return removed;
   }
 }
+
+type HostFactsRow = Parameters<StatusFactsReader['host']>[0];
+type StatusWarningRow = Parameters<StatusFactsReader['warning']>[0];

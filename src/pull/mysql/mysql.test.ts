@@ -45,6 +45,18 @@ describe('parseMysql', () => {
     expect([...out.keys()].some((k) => k.startsWith('warn.'))).toBe(false);
   });
 
+  it('reads a recorded MariaDB 10.11 replica: delay, positions and the replica state', () => {
+    const out = linesToMap(parseMysql(fixture('mariadb-10.11-replica.json'), 'x'));
+    expect(out.get('metrics.replication_second_behind_master.gauge')).toBe('0');
+    expect(out.get('metrics.replication_read_master_log_pos.gauge')).toBe('1898');
+    expect(out.get('metrics.replication_exec_master_log_pos.gauge')).toBe('1898');
+    expect(out.get('meta.replication')).toBe('1');
+    expect(out.get('meta.replica_io_running')).toBe('Yes');
+    expect(out.get('meta.replica_sql_running')).toBe('Yes');
+    expect(out.get('meta.master_host')).toBe('127.0.0.1');
+    expect(out.has('warn.replication')).toBe(false);
+  });
+
   it('a replica row gives delay and positions; NULL delay is unknown; its errors become a warning', () => {
     const replies = fixture('mariadb-10.11-primary.json');
     const lines = parseMysql(

@@ -1,3 +1,4 @@
+import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { linesToMap, pullTarget, runFetch, timed } from '../../../test/helpers/pull.js';
 import {
@@ -67,6 +68,25 @@ describe('nginx fetcher against bad targets', () => {
       expect(ms).toBeLessThan(3000);
     } finally {
       await hole.stop();
+    }
+  });
+
+  it('a server that stalls in the middle of its reply costs only the timeout', async () => {
+    const sockets: Socket[] = [];
+    const server = createServer((socket) => {
+      sockets.push(socket);
+      socket.on('error', () => undefined);
+      socket.write('HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\nActive connections: 1 \n');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    try {
+      const { ms, error } = await timed(runFetch(nginxFetcher, pullTarget('nginx', [String(port)]), 400));
+      expect(error).toEqual(new FetchError(`no answer from 127.0.0.1:${port} within 400 ms`));
+      expect(ms).toBeLessThan(3000);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
     }
   });
 

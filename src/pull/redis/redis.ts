@@ -17,7 +17,7 @@ const GAUGE = [
   'mem_fragmentation_ratio',
   'pubsub_channels',
 ];
-/** CONFIG GET parameters shown as meta (one CONFIG GET each: older servers take one pattern). */
+/** CONFIG GET parameters shown as meta. */
 export const REDIS_CONFIG_META = [
   'maxmemory',
   'maxclients',
@@ -134,13 +134,25 @@ export const redisFetcher: Fetcher = {
     });
     const work = (async () => {
       await client.connect();
-      const pipeline = client.pipeline().info().slowlog('LEN');
-      for (const name of REDIS_CONFIG_META) pipeline.config('GET', name);
-      const results = (await pipeline.exec()) ?? [];
-      const [infoResult, slowlogResult, ...configResults] = results;
+      // Redis 7 takes every parameter in one CONFIG GET: one round trip for everything.
+      const results =
+        (await client
+          .pipeline()
+          .info()
+          .slowlog('LEN')
+          .config('GET', ...REDIS_CONFIG_META)
+          .exec()) ?? [];
+      const [infoResult, slowlogResult, configResult] = results;
       if (!infoResult || infoResult[0]) throw infoResult?.[0] ?? lastError ?? new Error('no reply to INFO');
+      let configReplies: [Error | null, unknown][] = configResult ? [configResult] : [];
+      if (configResult?.[0] && /wrong number of arguments/i.test(configResult[0].message)) {
+        // Before Redis 7, CONFIG GET takes one parameter.
+        const single = client.pipeline();
+        for (const name of REDIS_CONFIG_META) single.config('GET', name);
+        configReplies = (await single.exec()) ?? [];
+      }
       const config: Record<string, string> = {};
-      for (const [err, reply] of configResults) {
+      for (const [err, reply] of configReplies) {
         // CONFIG is often disabled on managed servers; the metrics do not need it.
         if (err || !Array.isArray(reply)) continue;
         for (let i = 0; i + 1 < reply.length; i += 2) config[String(reply[i])] = String(reply[i + 1]);

@@ -13,6 +13,7 @@ import {
   QueryError,
   queryString,
   type RangeQuery,
+  rangeParams,
   single,
 } from '../format.js';
 import { capped, cutText } from '../limits.js';
@@ -21,7 +22,6 @@ import {
   graphRequest,
   graphTarget,
   type RouteContext,
-  rangeParams,
   runGraph,
   textError,
 } from './shared.js';

@@ -46,15 +46,6 @@ export function textError(reply: FastifyReply, code: number, message: string): F
   return reply.code(code).type('text/plain; charset=utf-8').send(`${message}\n`);
 }
 
-/** The time range of a page as URL query parameters (from/to only for a custom range). */
-export function rangeParams(range: RangeQuery): Record<string, string | number | undefined> {
-  return {
-    term: range.term,
-    from: range.term === 'custom' ? range.from : undefined,
-    to: range.term === 'custom' ? range.to : undefined,
-  };
-}
-
 export type GraphKind = 'png' | 'data';
 
 export interface GraphTarget {

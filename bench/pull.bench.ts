@@ -1,0 +1,176 @@
+/**
+ * Pull path: one `kurado pull-worker` (the compiled CLI) against a loopback nginx, redis-server and
+ * memcached, jobs from RabbitMQ, values through rrdcached and a MariaDB store; next to it, in the
+ * same run, a bare loop of the same fetches at the same concurrency without queue or Ingestor.
+ * Then the scheduler's round for 10,000 hosts × 3 pull plugins: read the hosts from MariaDB and
+ * enqueue 30,000 jobs with publisher confirms.
+ *
+ *   npm run bench -- pull            (JOBS=12000 CONCURRENCY=16 SECONDS=15 to change the size)
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import amqp from 'amqplib';
+import { AmqpSchedulerBackend, lockQueueOf, roundsQueueOf } from '../src/core/pull/amqp.js';
+import { encodeJob, type PullJob, pluginArgsOf, pluginNameOf } from '../src/core/pull/job.js';
+import { jobsForRound } from '../src/core/pull/scheduler.js';
+import { startRrdcachedDaemon } from '../src/core/rrd/rrdcached-daemon.js';
+import { openStore } from '../src/core/store/index.js';
+import { fetcherFor, isPullPlugin } from '../src/pull/registry.js';
+import type { PullTarget } from '../src/pull/types.js';
+import { type RunningKurado, spawnKurado } from '../test/helpers/cli.js';
+import { createThrowawayDatabase } from '../test/helpers/mariadb.js';
+import { AMQP_URL, hostRecord, logRecords } from '../test/helpers/pull-run.js';
+import { type RunningServer, startMemcached, startNginx, startRedis } from '../test/helpers/servers.js';
+
+const JOBS = Number(process.env.JOBS ?? 12_000);
+const CONCURRENCY = Number(process.env.CONCURRENCY ?? 16);
+const BARE_SECONDS = Number(process.env.SECONDS ?? 15);
+const SCHEDULE_HOSTS = Number(process.env.SCHEDULE_HOSTS ?? 10_000);
+const ADDRESS = '127.0.0.1';
+
+const percentile = (sorted: number[], p: number) =>
+  sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
+
+const root = mkdtempSync(path.join(tmpdir(), 'kurado-bench-pull-'));
+const dataDir = path.join(root, 'data');
+const servers: RunningServer[] = [];
+const queue = `kurado.pull.bench-${process.pid}`;
+const scheduleQueue = `${queue}-schedule`;
+const database = await createThrowawayDatabase('kurado_bench_pull');
+const daemon = await startRrdcachedDaemon({ dataDir, stateDir: path.join(root, 'state') });
+const broker = await amqp.connect(AMQP_URL).catch((error: Error) => {
+  throw new Error(`RabbitMQ at ${AMQP_URL} unreachable: ${error.message}`);
+});
+const channel = await broker.createChannel();
+let worker: RunningKurado | undefined;
+try {
+  servers.push(await startNginx(), await startRedis(), await startMemcached());
+  const [nginx, redis, memcached] = servers as [RunningServer, RunningServer, RunningServer];
+  const plugins = [`nginx:${nginx.port}`, `redis:${redis.port}`, `memcached:${memcached.port}`];
+  const store = await openStore(database.url);
+  await store.migrate();
+  await store.upsertHosts([hostRecord(ADDRESS, plugins)]);
+  console.log(
+    `one worker, concurrency ${CONCURRENCY}, ${JOBS} jobs over loopback ${plugins.join(', ')}; 2 cores shared by all`,
+  );
+
+  // 1. Bare loop: the same fetches, CONCURRENCY at once, no queue, no Ingestor, no store.
+  const targets: PullTarget[] = plugins.map((plugin) => ({
+    address: ADDRESS,
+    hostname: ADDRESS,
+    plugin,
+    name: pluginNameOf(plugin),
+    args: pluginArgsOf(plugin),
+    settings: {},
+  }));
+  const bareLatencies: number[] = [];
+  let next = 0;
+  const bareEnd = performance.now() + BARE_SECONDS * 1000;
+  const bareStart = performance.now();
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (performance.now() < bareEnd) {
+        const target = targets[next++ % targets.length]!;
+        const started = performance.now();
+        await fetcherFor(target.name)!.fetch(target, {
+          signal: AbortSignal.timeout(10_000),
+          timeoutMs: 10_000,
+          now: Math.floor(Date.now() / 1000),
+        });
+        bareLatencies.push(performance.now() - started);
+      }
+    }),
+  );
+  const bareRate = (bareLatencies.length / ((performance.now() - bareStart) / 1000)) * 60;
+  bareLatencies.sort((a, b) => a - b);
+  console.log(
+    `bare loop: ${Math.round(bareRate).toLocaleString()} fetches/min, p95 ${percentile(bareLatencies, 0.95).toFixed(1)} ms`,
+  );
+
+  // 2. The worker: JOBS jobs waiting in the queue, then one pull-worker drains it.
+  await channel.assertQueue(queue, { durable: true });
+  const minute = Math.floor(Date.now() / 60_000) * 60;
+  for (let i = 0; i < JOBS; i++) {
+    const job: PullJob = {
+      host: ADDRESS,
+      plugin: plugins[i % plugins.length]!,
+      minute,
+      deadline: minute + 3600,
+    };
+    if (!channel.sendToQueue(queue, encodeJob(job)))
+      await new Promise((resolve) => channel.once('drain', resolve));
+  }
+  worker = spawnKurado(
+    [
+      'pull-worker',
+      '--amqp',
+      AMQP_URL,
+      '--queue',
+      queue,
+      '--concurrency',
+      String(CONCURRENCY),
+      '--store',
+      database.url,
+      '--data-dir',
+      dataDir,
+      '--rrdcached',
+      daemon.address,
+    ],
+    { KURADO_LOG_LEVEL: 'info' },
+    // PROFILE_WORKER=/dir writes a CPU profile of the worker there.
+    process.env.PROFILE_WORKER ? ['--cpu-prof', `--cpu-prof-dir=${process.env.PROFILE_WORKER}`] : [],
+  );
+  await worker.waitForLog(/consuming pull jobs/);
+  const workerStart = performance.now();
+  for (;;) {
+    const { messageCount } = await channel.checkQueue(queue);
+    if (messageCount === 0) break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  const workerSeconds = (performance.now() - workerStart) / 1000;
+  await worker.stop('SIGTERM');
+  const summaries = logRecords(worker).filter((record) => typeof record.stored === 'number');
+  const stored = summaries.reduce((sum, record) => sum + Number(record.stored), 0);
+  const failed = summaries.reduce((sum, record) => sum + Number(record.failed), 0);
+  const p95 = Math.max(...summaries.map((record) => Number(record.p95Ms)));
+  const workerRate = (JOBS / workerSeconds) * 60;
+  console.log(
+    `pull-worker: ${stored} jobs stored (${failed} failed fetches) in ${workerSeconds.toFixed(1)} s = ${Math.round(workerRate).toLocaleString()} jobs/min, p95 ${p95} ms from delivery to ack`,
+  );
+  console.log(`worker/bare ratio: ${(workerRate / bareRate).toFixed(2)} (target ≥ 0.7; ≥ 30,000 jobs/min)`);
+  if (stored < JOBS) throw new Error(`only ${stored} of ${JOBS} jobs stored`);
+
+  // 3. Scheduler round: 10,000 hosts × 3 pull plugins (+ base) from MariaDB into RabbitMQ.
+  if (SCHEDULE_HOSTS > 0) {
+    await store.upsertHosts(
+      Array.from({ length: SCHEDULE_HOSTS }, (_, i) =>
+        hostRecord(`10.${Math.floor(i / 250)}.${i % 250}.1`, ['base', ...plugins]),
+      ),
+    );
+    const logger = (await import('../src/core/log.js')).createLogger('bench', 'warn');
+    const backend = new AmqpSchedulerBackend({ url: AMQP_URL, queue: scheduleQueue, logger });
+    await backend.acquire(new AbortController().signal);
+    const roundStart = performance.now();
+    const hosts = await store.listHosts();
+    const listed = performance.now();
+    const roundMinute = Math.floor(Date.now() / 60_000) * 60 + 60;
+    const jobs = jobsForRound(hosts, roundMinute, roundMinute + 60, isPullPlugin);
+    await backend.publish(jobs, Date.now());
+    const roundMs = performance.now() - roundStart;
+    console.log(
+      `schedule round: ${hosts.length} hosts → ${jobs.length} jobs enqueued and confirmed in ${(roundMs / 1000).toFixed(2)} s (store read ${((listed - roundStart) / 1000).toFixed(2)} s; target ≤ 2 s)`,
+    );
+    await backend.close();
+  }
+  await store.close();
+} finally {
+  await worker?.stop('SIGKILL');
+  for (const name of [queue, scheduleQueue, lockQueueOf(scheduleQueue), roundsQueueOf(scheduleQueue)])
+    await channel.deleteQueue(name).catch(() => undefined);
+  await broker.close().catch(() => undefined);
+  await Promise.all(servers.map((server) => server.stop()));
+  await daemon.stop();
+  await database.drop();
+  rmSync(root, { recursive: true, force: true });
+}
