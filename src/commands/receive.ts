@@ -56,6 +56,10 @@ logged (messages, values, rejected lines, files created, lag).`;
       default: DEFAULT_STOP_TIMEOUT_SECONDS,
       min: 1,
     }),
+    'allow-relay': Flags.boolean({
+      description:
+        'Accept 4-field lines (<address> key value epoch) for other hosts from every publisher. Without it only hosts with relay = true in the server list may send them.',
+    }),
     prefetch: Flags.integer({
       description: 'Unacknowledged RabbitMQ messages held at once.',
       default: 2000,
@@ -96,12 +100,19 @@ logged (messages, values, rejected lines, files created, lag).`;
     });
     life.handleSignals();
     // A malformed store URL fails now; an unreachable store is waited for.
-    const store = await openRuntimeStore(life, { url: settings.storeUrl, logger, waitUntilReachable: true });
+    const store = await openRuntimeStore(life, {
+      url: settings.storeUrl,
+      logger,
+      waitUntilReachable: true,
+      limits: settings.limits,
+    });
     const { ingestor } = startWritePath(life, {
       dataDir: settings.dataDir,
       rrdcached: settings.rrdcached,
       store,
       logger,
+      limits: settings.limits,
+      allowRelay: flags['allow-relay'],
     });
     const consumers = brokerConsumers({
       mqttUrl: settings.mqttUrl,
