@@ -13,10 +13,13 @@ import { eventually, listRrdFiles, RrdReader } from '../helpers/rrd-assert.js';
 import { type PrivateRrdcached, startRrdcached } from '../helpers/rrdcached.js';
 
 const AMQP_URL = 'amqp://guest:guest@127.0.0.1:5672';
-const seed = readFileSync(new URL('../../src/core/protocol/fixtures/seed-agent-output.tsv', import.meta.url), 'utf8');
+const seed = readFileSync(
+  new URL('../../src/core/protocol/fixtures/seed-agent-output.tsv', import.meta.url),
+  'utf8',
+);
 const SEED_TIME = 1404871027;
 
-/** The design-notes sample moved to `timestamp`. */
+/** The upstream agent sample (src/core/protocol/fixtures) moved to `timestamp`. */
 function seedAt(timestamp: number): string {
   return seed.replaceAll(String(SEED_TIME), String(timestamp));
 }
@@ -149,7 +152,7 @@ describe('kurado receive through Mosquitto (MQTT)', { timeout: 300_000 }, () => 
     await mosquitto.stop();
   });
 
-  it('stores the design-notes sample as 35 RRD files with the right RRAs and values, meta and warnings', async () => {
+  it('stores the upstream agent sample as 35 RRD files with the right RRAs and values, meta and warnings', async () => {
     const receiver = receive(setup, ['--mqtt', mosquitto.url, '--client-id', clientId]);
     try {
       await receiver.waitForLog(/subscribed to agent updates/);
