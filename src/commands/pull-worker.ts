@@ -1,12 +1,10 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base-command.js';
 import { type ConfigOverrides, redactUrl } from '../core/config.js';
-import { Ingestor } from '../core/ingest/ingestor.js';
 import { AmqpJobSource } from '../core/pull/amqp.js';
 import { PullWorker } from '../core/pull/worker.js';
-import { retryWithBackoff } from '../core/retry.js';
-import { createRrdWriter } from '../core/rrd/writer.js';
-import { openStore, parseStoreUrl } from '../core/store/index.js';
+import { Lifecycle } from '../core/runtime/lifecycle.js';
+import { openRuntimeStore, startWritePath } from '../core/runtime/parts.js';
 import { fetcherFor } from '../pull/registry.js';
 
 export default class PullWorkerCommand extends BaseCommand<typeof PullWorkerCommand> {
@@ -59,24 +57,25 @@ SIGTERM finishes and stores the jobs in flight, then exits 0.`;
       });
     }
     const storeAddress = redactUrl(settings.storeUrl);
-    parseStoreUrl(settings.storeUrl); // a malformed URL fails now, not in a retry loop
-    const store = await retryWithBackoff(
-      `cannot open the metadata store at ${storeAddress}`,
-      async () => {
-        const opened = await openStore(settings.storeUrl);
-        await opened.migrate();
-        return opened;
-      },
+    const life = new Lifecycle({ logger, stoppingMessage: 'finishing and storing the jobs in flight' });
+    life.handleSignals();
+    const store = await openRuntimeStore(life, {
+      url: settings.storeUrl,
       logger,
-    );
-    const writer = createRrdWriter({
+      waitUntilReachable: true,
+      limits: settings.limits,
+    });
+    const { ingestor } = startWritePath(life, {
       dataDir: settings.dataDir,
-      ...(settings.rrdcached ? { rrdcached: settings.rrdcached } : {}),
+      rrdcached: settings.rrdcached,
+      store,
+      logger,
+      limits: settings.limits,
     });
     const { concurrency, queue, timeoutSeconds } = settings.pull;
     const worker = new PullWorker({
       source: new AmqpJobSource({ url: settings.amqpUrl, queue, prefetch: concurrency, logger }),
-      ingestor: new Ingestor({ dataDir: settings.dataDir, writer, store, logger }),
+      ingestor,
       store,
       fetcherFor,
       concurrency,
@@ -96,20 +95,8 @@ SIGTERM finishes and stores the jobs in flight, then exits 0.`;
       },
       'kurado pull-worker starting',
     );
-    let stopping = false;
-    const stop = async (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      logger.info({ signal }, 'finishing and storing the jobs in flight');
-      await worker.stop();
-      await writer.close();
-      await store.close();
-      logger.flush();
-      process.exit(0);
-    };
-    process.once('SIGTERM', () => void stop('SIGTERM'));
-    process.once('SIGINT', () => void stop('SIGINT'));
+    life.onStop('pull worker', () => worker.stop());
     await worker.start();
-    await new Promise<never>(() => undefined);
+    await life.untilStopped();
   }
 }

@@ -3,8 +3,8 @@ import { BaseCommand } from '../cli/base-command.js';
 import { type ConfigOverrides, redactUrl } from '../core/config.js';
 import { AmqpSchedulerBackend, lockQueueOf } from '../core/pull/amqp.js';
 import { DEFAULT_PERIOD_MS, PullScheduler } from '../core/pull/scheduler.js';
-import { retryWithBackoff } from '../core/retry.js';
-import { openStore, parseStoreUrl } from '../core/store/index.js';
+import { Lifecycle } from '../core/runtime/lifecycle.js';
+import { openRuntimeStore } from '../core/runtime/parts.js';
 import { isPullPlugin } from '../pull/registry.js';
 
 export default class Schedule extends BaseCommand<typeof Schedule> {
@@ -49,16 +49,9 @@ SIGTERM stops after the round in flight.`;
       });
     }
     const storeAddress = redactUrl(settings.storeUrl);
-    parseStoreUrl(settings.storeUrl); // a malformed URL fails now, not in a retry loop
-    const store = await retryWithBackoff(
-      `cannot open the metadata store at ${storeAddress}`,
-      async () => {
-        const opened = await openStore(settings.storeUrl);
-        await opened.migrate();
-        return opened;
-      },
-      logger,
-    );
+    const life = new Lifecycle({ logger, stoppingMessage: 'stopping after the round in flight' });
+    life.handleSignals();
+    const store = await openRuntimeStore(life, { url: settings.storeUrl, logger, waitUntilReachable: true });
     const periodMs = flags['period-seconds'] ? flags['period-seconds'] * 1000 : DEFAULT_PERIOD_MS;
     const backend = new AmqpSchedulerBackend({
       url: settings.amqpUrl,
@@ -85,20 +78,9 @@ SIGTERM stops after the round in flight.`;
       },
       'kurado schedule starting',
     );
-    let stopping = false;
-    const stop = async (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      logger.info({ signal }, 'stopping after the round in flight');
-      await scheduler.stop();
-      await backend.close();
-      await store.close();
-      logger.flush();
-      process.exit(0);
-    };
-    process.once('SIGTERM', () => void stop('SIGTERM'));
-    process.once('SIGINT', () => void stop('SIGINT'));
+    life.onStop('scheduler queue', () => backend.close());
+    life.onStop('scheduler', () => scheduler.stop());
     scheduler.start();
-    await new Promise<never>(() => undefined);
+    await life.untilStopped();
   }
 }
