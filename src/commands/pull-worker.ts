@@ -59,12 +59,18 @@ SIGTERM finishes and stores the jobs in flight, then exits 0.`;
     const storeAddress = redactUrl(settings.storeUrl);
     const life = new Lifecycle({ logger, stoppingMessage: 'finishing and storing the jobs in flight' });
     life.handleSignals();
-    const store = await openRuntimeStore(life, { url: settings.storeUrl, logger, waitUntilReachable: true });
+    const store = await openRuntimeStore(life, {
+      url: settings.storeUrl,
+      logger,
+      waitUntilReachable: true,
+      limits: settings.limits,
+    });
     const { ingestor } = startWritePath(life, {
       dataDir: settings.dataDir,
       rrdcached: settings.rrdcached,
       store,
       logger,
+      limits: settings.limits,
     });
     const { concurrency, queue, timeoutSeconds } = settings.pull;
     const worker = new PullWorker({

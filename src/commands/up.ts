@@ -72,8 +72,14 @@ Stop it with Ctrl-C or SIGTERM: in-flight values are stored first.`;
         stateDir,
         logger,
       });
-      const store = await openRuntimeStore(life, { url: settings.storeUrl, logger });
-      const { ingestor } = startWritePath(life, { dataDir: settings.dataDir, rrdcached, store, logger });
+      const store = await openRuntimeStore(life, { url: settings.storeUrl, logger, limits: settings.limits });
+      const { ingestor } = startWritePath(life, {
+        dataDir: settings.dataDir,
+        rrdcached,
+        store,
+        logger,
+        limits: settings.limits,
+      });
       const { broker, port: brokerPort } = await startEmbeddedBroker(life, { ...mqtt, logger });
       await startReceiver(life, { consumers: [broker.consumer()], ingestor, logger });
       await startWebServer(life, { config: settings, rrdcached, store, logger, ...web });
