@@ -70,6 +70,8 @@ export interface WebFixture {
   /** `http://127.0.0.1:<port>` (only when started with `listen`). */
   url: string;
   store: MetaStore;
+  /** The SQLite store's URL, for a `kurado serve` process of its own. */
+  storeUrl: string;
   graphs: KuradoGraphService;
   rrdcached: PrivateRrdcached;
   dataDir: string;
@@ -87,6 +89,8 @@ export interface FixtureOptions {
   listen?: boolean;
   /** Extra hosts without data (e.g. 3,000 for the fleet benchmark). */
   extraHosts?: number;
+  /** Give the extra hosts RRD files and meta too, like the fixture's own data hosts. */
+  extraHostsWithData?: boolean;
   /** Hours of 1-minute values written per data host. */
   hours?: number;
   web?: Partial<KuradoConfig['web']>;
@@ -199,7 +203,8 @@ export async function startWebFixture(options: FixtureOptions = {}): Promise<Web
   const tmp = mkdtempSync(path.join(tmpdir(), 'kurado-web-'));
   const rrdcached = await startRrdcached();
   const dataDir = rrdcached.baseDir;
-  const store = await openStore(`sqlite:${path.join(tmp, 'kurado.db')}`);
+  const storeUrl = `sqlite:${path.join(tmp, 'kurado.db')}`;
+  const store = await openStore(storeUrl);
   await store.migrate();
   const hosts = [...FIXTURE_HOSTS];
   for (let i = 0; i < (options.extraHosts ?? 0); i++) {
@@ -212,7 +217,7 @@ export async function startWebFixture(options: FixtureOptions = {}): Promise<Web
         `rack-${i % 4}`,
         `bulk host ${i}`,
         'unknown',
-        false,
+        options.extraHostsWithData ?? false,
       ),
     );
   }
@@ -312,6 +317,7 @@ export async function startWebFixture(options: FixtureOptions = {}): Promise<Web
     app,
     url,
     store,
+    storeUrl,
     graphs,
     rrdcached,
     dataDir,
