@@ -1,12 +1,10 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base-command.js';
 import { type ConfigOverrides, redactUrl } from '../core/config.js';
-import { Ingestor } from '../core/ingest/ingestor.js';
 import { AmqpJobSource } from '../core/pull/amqp.js';
-import { PullWorker } from '../core/pull/worker.js';
-import { retryWithBackoff } from '../core/retry.js';
-import { createRrdWriter } from '../core/rrd/writer.js';
-import { openStore, parseStoreUrl } from '../core/store/index.js';
+import { startPullWorker } from '../core/pull/runtime.js';
+import { Lifecycle } from '../core/runtime/lifecycle.js';
+import { openRuntimeStore, startWritePath } from '../core/runtime/parts.js';
 import { fetcherFor } from '../pull/registry.js';
 
 export default class PullWorkerCommand extends BaseCommand<typeof PullWorkerCommand> {
@@ -59,31 +57,7 @@ SIGTERM finishes and stores the jobs in flight, then exits 0.`;
       });
     }
     const storeAddress = redactUrl(settings.storeUrl);
-    parseStoreUrl(settings.storeUrl); // a malformed URL fails now, not in a retry loop
-    const store = await retryWithBackoff(
-      `cannot open the metadata store at ${storeAddress}`,
-      async () => {
-        const opened = await openStore(settings.storeUrl);
-        await opened.migrate();
-        return opened;
-      },
-      logger,
-    );
-    const writer = createRrdWriter({
-      dataDir: settings.dataDir,
-      ...(settings.rrdcached ? { rrdcached: settings.rrdcached } : {}),
-    });
     const { concurrency, queue, timeoutSeconds } = settings.pull;
-    const worker = new PullWorker({
-      source: new AmqpJobSource({ url: settings.amqpUrl, queue, prefetch: concurrency, logger }),
-      ingestor: new Ingestor({ dataDir: settings.dataDir, writer, store, logger }),
-      store,
-      fetcherFor,
-      concurrency,
-      defaultTimeoutMs: timeoutSeconds * 1000,
-      logger,
-      storeAddress,
-    });
     logger.info(
       {
         amqp: redactUrl(settings.amqpUrl),
@@ -96,20 +70,27 @@ SIGTERM finishes and stores the jobs in flight, then exits 0.`;
       },
       'kurado pull-worker starting',
     );
-    let stopping = false;
-    const stop = async (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      logger.info({ signal }, 'finishing and storing the jobs in flight');
-      await worker.stop();
-      await writer.close();
-      await store.close();
-      logger.flush();
-      process.exit(0);
-    };
-    process.once('SIGTERM', () => void stop('SIGTERM'));
-    process.once('SIGINT', () => void stop('SIGINT'));
-    await worker.start();
-    await new Promise<never>(() => undefined);
+    const life = new Lifecycle({ logger, stoppingMessage: 'finishing and storing the jobs in flight' });
+    life.handleSignals();
+    // A malformed store URL fails now; an unreachable store is waited for.
+    const store = await openRuntimeStore(life, { url: settings.storeUrl, logger, waitUntilReachable: true });
+    const { ingestor } = startWritePath(life, {
+      dataDir: settings.dataDir,
+      rrdcached: settings.rrdcached,
+      store,
+      logger,
+    });
+    await startPullWorker(life, {
+      source: new AmqpJobSource({ url: settings.amqpUrl, queue, prefetch: concurrency, logger }),
+      ingestor,
+      store,
+      fetcherFor,
+      concurrency,
+      defaultTimeoutMs: timeoutSeconds * 1000,
+      logger,
+      storeAddress,
+    });
+    // The consumer runs on its own socket; the command lives until a signal stops it.
+    await life.untilStopped();
   }
 }

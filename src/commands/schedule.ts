@@ -2,9 +2,10 @@ import { Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base-command.js';
 import { type ConfigOverrides, redactUrl } from '../core/config.js';
 import { AmqpSchedulerBackend, lockQueueOf } from '../core/pull/amqp.js';
-import { DEFAULT_PERIOD_MS, PullScheduler } from '../core/pull/scheduler.js';
-import { retryWithBackoff } from '../core/retry.js';
-import { openStore, parseStoreUrl } from '../core/store/index.js';
+import { startPullScheduler } from '../core/pull/runtime.js';
+import { DEFAULT_PERIOD_MS } from '../core/pull/scheduler.js';
+import { Lifecycle } from '../core/runtime/lifecycle.js';
+import { openRuntimeStore } from '../core/runtime/parts.js';
 import { isPullPlugin } from '../pull/registry.js';
 
 export default class Schedule extends BaseCommand<typeof Schedule> {
@@ -49,32 +50,7 @@ SIGTERM stops after the round in flight.`;
       });
     }
     const storeAddress = redactUrl(settings.storeUrl);
-    parseStoreUrl(settings.storeUrl); // a malformed URL fails now, not in a retry loop
-    const store = await retryWithBackoff(
-      `cannot open the metadata store at ${storeAddress}`,
-      async () => {
-        const opened = await openStore(settings.storeUrl);
-        await opened.migrate();
-        return opened;
-      },
-      logger,
-    );
     const periodMs = flags['period-seconds'] ? flags['period-seconds'] * 1000 : DEFAULT_PERIOD_MS;
-    const backend = new AmqpSchedulerBackend({
-      url: settings.amqpUrl,
-      queue: settings.pull.queue,
-      logger,
-      // A standby tries the lock often enough to take over well within one period.
-      pollMs: Math.min(5000, periodMs / 4),
-    });
-    const scheduler = new PullScheduler({
-      store,
-      backend,
-      isPulled: isPullPlugin,
-      logger,
-      storeAddress,
-      periodMs,
-    });
     logger.info(
       {
         amqp: redactUrl(settings.amqpUrl),
@@ -85,20 +61,18 @@ SIGTERM stops after the round in flight.`;
       },
       'kurado schedule starting',
     );
-    let stopping = false;
-    const stop = async (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      logger.info({ signal }, 'stopping after the round in flight');
-      await scheduler.stop();
-      await backend.close();
-      await store.close();
-      logger.flush();
-      process.exit(0);
-    };
-    process.once('SIGTERM', () => void stop('SIGTERM'));
-    process.once('SIGINT', () => void stop('SIGINT'));
-    scheduler.start();
-    await new Promise<never>(() => undefined);
+    const life = new Lifecycle({ logger, stoppingMessage: 'stopping after the round in flight' });
+    life.handleSignals();
+    // A malformed store URL fails now; an unreachable store is waited for.
+    const store = await openRuntimeStore(life, { url: settings.storeUrl, logger, waitUntilReachable: true });
+    const backend = new AmqpSchedulerBackend({
+      url: settings.amqpUrl,
+      queue: settings.pull.queue,
+      logger,
+      // A standby tries the lock often enough to take over well within one period.
+      pollMs: Math.min(5000, periodMs / 4),
+    });
+    startPullScheduler(life, { store, backend, isPulled: isPullPlugin, logger, storeAddress, periodMs });
+    await life.untilStopped();
   }
 }

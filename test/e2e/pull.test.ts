@@ -99,7 +99,7 @@ describe('pull end to end', () => {
       const page = await browser.newPage();
       try {
         // 1 hour: the default day view reads 5-minute averages, which need 5 minutes of data.
-      await page.goto(`${web}/host/${ADDRESS}?term=1hour`);
+        await page.goto(`${web}/host/${ADDRESS}?term=1hour`);
         for (const plugin of plugins) {
           const section = page.locator(`section[data-plugin="${plugin}"]`);
           expect(await section.count(), plugin).toBe(1);
