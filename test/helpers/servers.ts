@@ -233,14 +233,17 @@ export async function startMariadb(options: { serverId: number; logBin?: boolean
   requireBinary(MARIADB_INSTALL_DB, 'mariadb-server');
   const dir = privateDir('mariadb');
   const data = path.join(dir, 'data');
-  const user = asRoot ? ['--user=root'] : [];
+  // Bootstraps running at once collide on temporary table names in a shared /tmp.
+  const temp = path.join(dir, 'tmp');
+  mkdirSync(temp);
+  const common = [`--tmpdir=${temp}`, ...(asRoot ? ['--user=root'] : [])];
   await new Promise<void>((resolve, reject) => {
     execFile(
       MARIADB_INSTALL_DB,
       [
         '--no-defaults',
         `--datadir=${data}`,
-        ...user,
+        ...common,
         '--auth-root-authentication-method=normal',
         '--skip-test-db',
         ...MARIADB_SIZES,
@@ -268,7 +271,7 @@ export async function startMariadb(options: { serverId: number; logBin?: boolean
       '--bind-address=127.0.0.1',
       `--pid-file=${dir}/mariadbd.pid`,
       `--log-error=${dir}/error.log`,
-      ...user,
+      ...common,
       ...MARIADB_SIZES,
       `--server-id=${options.serverId}`,
       ...(options.logBin ? [`--log-bin=${dir}/binlog`] : []),

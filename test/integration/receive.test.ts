@@ -13,7 +13,10 @@ import { eventually, listRrdFiles, RrdReader } from '../helpers/rrd-assert.js';
 import { type PrivateRrdcached, startRrdcached } from '../helpers/rrdcached.js';
 
 const AMQP_URL = 'amqp://guest:guest@127.0.0.1:5672';
-const seed = readFileSync(new URL('../fixtures/protocol/seed-agent-output.tsv', import.meta.url), 'utf8');
+const seed = readFileSync(
+  new URL('../../src/core/protocol/fixtures/seed-agent-output.tsv', import.meta.url),
+  'utf8',
+);
 const SEED_TIME = 1404871027;
 
 /** The design-notes sample moved to `timestamp`. */

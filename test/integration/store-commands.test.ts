@@ -11,7 +11,7 @@ import { openStore } from '../../src/core/store/index.js';
 import { createThrowawayDatabase, type ThrowawayDatabase } from '../helpers/mariadb.js';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
-const FIXTURES = path.join(ROOT, 'test/fixtures/hosts');
+const FIXTURES = path.join(ROOT, 'src/core/hosts/fixtures');
 
 interface Result {
   code: number;

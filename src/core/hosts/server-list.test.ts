@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { parseServerList, readServerList, ServerListError } from './server-list.js';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../..');
-const fixture = (name: string) => path.join(ROOT, 'test/fixtures/hosts', name);
+const fixture = (name: string) => path.join(ROOT, 'src/core/hosts/fixtures', name);
 
 function problemsOf(action: () => unknown): string[] {
   try {

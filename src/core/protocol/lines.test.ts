@@ -4,10 +4,7 @@ import { hostFromRoutingKey, hostFromTopic, topicForHost } from './host.js';
 import { parseKey, parseMessage } from './lines.js';
 import { normalizePluginOutput } from './plugin-output.js';
 
-const seed = readFileSync(
-  new URL('../../../test/fixtures/protocol/seed-agent-output.tsv', import.meta.url),
-  'utf8',
-);
+const seed = readFileSync(new URL('./fixtures/seed-agent-output.tsv', import.meta.url), 'utf8');
 const NOW = 1_404_871_100;
 
 describe('parseMessage on the design notes sample', () => {

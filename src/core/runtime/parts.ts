@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { redactUrl } from '../config.js';
 import { Ingestor } from '../ingest/ingestor.js';
 import { type Consumer, Receiver } from '../ingest/receiver.js';
 import type { Logger } from '../log.js';
@@ -39,7 +40,11 @@ export async function openRuntimeStore(life: Lifecycle, options: OpenStoreOption
   let store: MetaStore;
   if (options.waitUntilReachable) {
     parseStoreUrl(options.url);
-    store = await retryWithBackoff('cannot open the metadata store', open, options.logger);
+    store = await retryWithBackoff(
+      `cannot open the metadata store at ${redactUrl(options.url)}`,
+      open,
+      options.logger,
+    );
   } else store = await open();
   life.onStop('store', () => store.close());
   return store;

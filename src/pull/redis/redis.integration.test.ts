@@ -67,6 +67,41 @@ describe('redis fetcher against a private redis-server', () => {
       await client.config('SET', 'requirepass', '');
     }
   });
+
+  it('an ACL user (settings user/password) with only INFO reads the metrics without the CONFIG meta', async () => {
+    await client.call('ACL', 'SETUSER', 'kurado-info', 'on', '>info-pass', '+info');
+    await client.call(
+      'ACL',
+      'SETUSER',
+      'kurado-full',
+      'on',
+      '>full-pass',
+      '+info',
+      '+slowlog',
+      '+config|get',
+    );
+    try {
+      const limited = linesToMap(
+        await runFetch(
+          redisFetcher,
+          pullTarget('redis', [String(redis.port)], { user: 'kurado-info', password: 'info-pass' }),
+        ),
+      );
+      expect(limited.has('metrics.total_commands_processed.derive')).toBe(true);
+      expect(limited.has('metrics.slowlog.gauge')).toBe(false);
+      expect(limited.has('meta.maxmemory')).toBe(false);
+      const full = linesToMap(
+        await runFetch(
+          redisFetcher,
+          pullTarget('redis', [String(redis.port)], { user: 'kurado-full', password: 'full-pass' }),
+        ),
+      );
+      expect(full.get('metrics.slowlog.gauge')).toBe('0');
+      expect(full.get('meta.maxmemory-policy')).toBe('noeviction');
+    } finally {
+      await client.call('ACL', 'DELUSER', 'kurado-info', 'kurado-full');
+    }
+  });
 });
 
 describe('redis fetcher against bad targets', () => {
