@@ -73,12 +73,18 @@ SIGTERM finishes and stores the jobs in flight, then exits 0.`;
     const life = new Lifecycle({ logger, stoppingMessage: 'finishing and storing the jobs in flight' });
     life.handleSignals();
     // A malformed store URL fails now; an unreachable store is waited for.
-    const store = await openRuntimeStore(life, { url: settings.storeUrl, logger, waitUntilReachable: true });
+    const store = await openRuntimeStore(life, {
+      url: settings.storeUrl,
+      logger,
+      waitUntilReachable: true,
+      limits: settings.limits,
+    });
     const { ingestor } = startWritePath(life, {
       dataDir: settings.dataDir,
       rrdcached: settings.rrdcached,
       store,
       logger,
+      limits: settings.limits,
     });
     await startPullWorker(life, {
       source: new AmqpJobSource({ url: settings.amqpUrl, queue, prefetch: concurrency, logger }),

@@ -48,6 +48,10 @@ logged (messages, values, rejected lines, files created, lag).`;
       description:
         'Decommission: end the persistent MQTT sessions of --client-id (and --mqtt-connections) at the broker, then exit. Without it the broker keeps queueing their share of agent messages for a receiver that never returns.',
     }),
+    'allow-relay': Flags.boolean({
+      description:
+        'Accept 4-field lines (<address> key value epoch) for other hosts from every publisher. Without it only hosts with relay = true in the server list may send them.',
+    }),
     prefetch: Flags.integer({
       description: 'Unacknowledged RabbitMQ messages held at once.',
       default: 2000,
@@ -84,12 +88,19 @@ logged (messages, values, rejected lines, files created, lag).`;
     const life = new Lifecycle({ logger, stoppingMessage: 'draining in-flight messages' });
     life.handleSignals();
     // A malformed store URL fails now; an unreachable store is waited for.
-    const store = await openRuntimeStore(life, { url: settings.storeUrl, logger, waitUntilReachable: true });
+    const store = await openRuntimeStore(life, {
+      url: settings.storeUrl,
+      logger,
+      waitUntilReachable: true,
+      limits: settings.limits,
+    });
     const { ingestor } = startWritePath(life, {
       dataDir: settings.dataDir,
       rrdcached: settings.rrdcached,
       store,
       logger,
+      limits: settings.limits,
+      allowRelay: flags['allow-relay'],
     });
     const consumers = brokerConsumers({
       mqttUrl: settings.mqttUrl,

@@ -58,6 +58,12 @@ accepts only requests an authenticating reverse proxy marked with that header (c
       min: 1,
       max: 64,
     }),
+    'renders-per-client': Flags.integer({
+      description:
+        'Graphs one client (user, or address without auth) may have in progress at once; more get 429. 0 = no limit. [default: 64]',
+      min: 0,
+      max: 100_000,
+    }),
     'render-processes': Flags.integer({
       description: 'rrdtool processes drawing PNGs. [default: CPU count]',
       min: 1,
@@ -99,6 +105,9 @@ accepts only requests an authenticating reverse proxy marked with that header (c
           ...address,
           renderProcesses: flags['render-processes'],
           limits: {
+            ...(flags['renders-per-client'] !== undefined
+              ? { rendersPerClient: flags['renders-per-client'] }
+              : {}),
             auth: {
               ...(flags['auth-failures'] ? { failuresPerWindow: flags['auth-failures'] } : {}),
               ...(flags['auth-checks'] ? { maxConcurrentChecks: flags['auth-checks'] } : {}),

@@ -87,14 +87,20 @@ Stop it with Ctrl-C or SIGTERM: in-flight values are stored first.`;
         stateDir,
         logger,
       });
-      const store = await openRuntimeStore(life, { url: settings.storeUrl, logger });
+      const store = await openRuntimeStore(life, { url: settings.storeUrl, logger, limits: settings.limits });
       if (flags.hosts) {
         const list = readServerList(flags.hosts);
         for (const warning of list.warnings) logger.warn(warning);
         await store.upsertHosts(list.hosts);
         logger.info({ file: flags.hosts, hosts: list.hosts.length }, `imported ${list.hosts.length} hosts`);
       }
-      const { ingestor } = startWritePath(life, { dataDir: settings.dataDir, rrdcached, store, logger });
+      const { ingestor } = startWritePath(life, {
+        dataDir: settings.dataDir,
+        rrdcached,
+        store,
+        logger,
+        limits: settings.limits,
+      });
       const { broker, port: brokerPort } = await startEmbeddedBroker(life, { ...mqtt, logger });
       await startReceiver(life, { consumers: [broker.consumer()], ingestor, logger });
       // Pulling with an in-process queue: one machine needs no RabbitMQ.

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
+import { DEFAULT_LIMITS, type IngestLimits, LIMIT_KEYS } from './limits.js';
 
 /** Server-side settings (`kurado.toml`), after environment variables and flags were applied. */
 export interface KuradoConfig {
@@ -28,10 +29,12 @@ export interface KuradoConfig {
     /** Per-job timeout, seconds, unless a plugin's `timeout` setting says otherwise. */
     timeoutSeconds: number;
   };
+  /** What one agent may cost (`[limits]`); see src/core/limits.ts. */
+  limits: IngestLimits;
 }
 
 /** Settings given on the command line; undefined means "not given". */
-export type ConfigOverrides = Partial<Omit<KuradoConfig, 'web' | 'pull'>> & {
+export type ConfigOverrides = Partial<Omit<KuradoConfig, 'web' | 'pull' | 'limits'>> & {
   web?: Partial<KuradoConfig['web']>;
   pull?: Partial<KuradoConfig['pull']>;
 };
@@ -74,6 +77,7 @@ interface TomlShape {
     allow_from?: unknown;
   };
   pull?: { concurrency?: unknown; queue?: unknown; timeout?: unknown };
+  limits?: Record<string, unknown>;
 }
 
 /**
@@ -145,6 +149,7 @@ export function loadConfig(options: {
       allowFrom,
     },
     pull: { concurrency, queue: pullQueue, timeoutSeconds },
+    limits: readLimits(file.limits, where),
   };
   const rrdcached = options.overrides?.rrdcached ?? env.KURADO_RRDCACHED ?? str(file.rrdcached, 'rrdcached');
   if (rrdcached) config.rrdcached = rrdcached;
@@ -158,6 +163,28 @@ export function loadConfig(options: {
     options.overrides?.web?.trustedProxyHeader ?? str(web.trusted_proxy_header, 'web.trusted_proxy_header');
   if (proxyHeader) config.web.trustedProxyHeader = proxyHeader;
   return config;
+}
+
+/** `[limits]`: every key a whole number, unknown keys refused (a typo would silently not apply). */
+function readLimits(table: Record<string, unknown> | undefined, where: string): IngestLimits {
+  const limits: IngestLimits = { ...DEFAULT_LIMITS };
+  if (table === undefined) return limits;
+  const fields = Object.entries(LIMIT_KEYS) as [keyof IngestLimits, string][];
+  for (const [key, value] of Object.entries(table)) {
+    const field = fields.find(([, name]) => name === key)?.[0];
+    if (field === undefined) {
+      throw new ConfigError(
+        `${where}: unknown key limits.${key}; known: ${fields.map(([, name]) => name).join(', ')}`,
+      );
+    }
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+      throw new ConfigError(
+        `${where}: limits.${key} must be a whole number (0 or more), not ${String(value)}`,
+      );
+    }
+    limits[field] = value;
+  }
+  return limits;
 }
 
 /** Parse a TOML file, turning syntax errors into `<file>:<line>:<column>: <message>`. */

@@ -12,6 +12,11 @@ export function endpoint(address: string, port: number): string {
   return isIP(address) === 6 ? `[${address}]:${port}` : `${address}:${port}`;
 }
 
+/** The Host header for an address: an IPv6 address goes in brackets (RFC 7230). */
+export function hostHeader(address: string): string {
+  return isIP(address) === 6 ? `[${address}]` : address;
+}
+
 /** The port in argument `index` (`nginx:8080` → 8080), or `fallback` when it is absent or empty. */
 export function portArg(target: PullTarget, index: number, fallback: number): number {
   const raw = target.args[index];

@@ -24,6 +24,12 @@ export interface WebLimits {
   warningsPerHost: number;
   /** Longest meta value or warning message shown (longer ones are cut, with "…"). */
   valueLength: number;
+  /**
+   * Graphs (PNG or data) one client may have waiting for or in the rrdtool pool at once; 0 = no
+   * limit. A browser keeps at most 6 requests in flight per server, so this only stops scripts
+   * from queueing so much that everyone else's graphs wait behind theirs.
+   */
+  rendersPerClient: number;
   auth: Partial<AuthLimits>;
 }
 
@@ -37,6 +43,7 @@ export const DEFAULT_WEB_LIMITS: WebLimits = {
   metaPerHost: 1000,
   warningsPerHost: 200,
   valueLength: 4096,
+  rendersPerClient: 64,
   auth: {},
 };
 

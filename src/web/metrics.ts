@@ -39,7 +39,7 @@ export function createWebMetrics(graphs: GraphService): WebMetrics {
     }),
     renderErrors: new Counter({
       name: 'kurado_graph_render_errors_total',
-      help: 'Graph requests that failed: reason="not_found" (404), "bad_request" (400) or "error" (500).',
+      help: 'Graph requests that failed: reason="not_found" (404), "bad_request" (400), "too_many" (429: the client has --renders-per-client graphs in progress) or "error" (500).',
       labelNames: ['kind', 'reason'],
       registers: [registry],
     }),

@@ -10,7 +10,7 @@ import type { KuradoConfig } from '../core/config.js';
 import type { GraphService } from '../core/graphs/types.js';
 import type { Logger } from '../core/log.js';
 import type { MetaStore } from '../core/store/types.js';
-import { AllowList, UsersFileWatcher } from './access.js';
+import { AllowList, clientKey, UsersFileWatcher } from './access.js';
 import { DEFAULT_WEB_LIMITS, type WebLimits } from './limits.js';
 import { createWebMetrics, type WebMetrics } from './metrics.js';
 import { registerApiRoutes } from './routes/api.js';
@@ -199,6 +199,18 @@ export async function createWebServer(options: WebServerOptions): Promise<Fastif
     page,
     htmlError,
     limits,
+    clientOf: (request) => {
+      const proxied = proxyHeader ? request.headers[proxyHeader] : undefined;
+      if (typeof proxied === 'string' && proxied !== '') return `user:${proxied}`;
+      const basic = /^Basic\s+([A-Za-z0-9+/=]+)/i.exec(request.headers.authorization ?? '');
+      // Only reached after the access hook accepted the credentials, so the name is verified.
+      if (authenticator && basic?.[1]) {
+        const decoded = Buffer.from(basic[1], 'base64').toString('utf8');
+        return `user:${decoded.slice(0, Math.max(0, decoded.indexOf(':')))}`;
+      }
+      return clientKey(request.socket.remoteAddress);
+    },
+    rendersByClient: new Map(),
   };
   registerPageRoutes(app, context);
   registerGraphPngRoute(app, context);

@@ -93,6 +93,9 @@ export class FakeMetaStore implements MetaStore {
   async removeHosts(): Promise<void> {
     return notUsed();
   }
+  async autoHostsLastSeen(): Promise<Map<string, number>> {
+    return notUsed();
+  }
   async meta(): Promise<never[]> {
     return notUsed();
   }

@@ -17,9 +17,14 @@ export class PrivateMosquitto {
   private logs = '';
   readonly config: string;
 
+  /**
+   * `access` replaces `allow_anonymous true` (e.g. password_file and acl_file lines, with their
+   * files written into `dir` beforehand).
+   */
   constructor(
     readonly port: number,
-    dir: string,
+    readonly dir: string,
+    access: readonly string[] = ['allow_anonymous true'],
   ) {
     // Mosquitto started as root drops to the mosquitto user, which must be able to write here
     // (and reach it: `dir` must not sit inside a 0700 directory).
@@ -29,7 +34,7 @@ export class PrivateMosquitto {
       this.config,
       [
         `listener ${port} 127.0.0.1`,
-        'allow_anonymous true',
+        ...access,
         'persistence true',
         `persistence_location ${dir}/`,
         'log_type all',
@@ -88,11 +93,9 @@ export class PrivateMosquitto {
 }
 
 /** A started PrivateMosquitto on a free port in a fresh directory. */
-export async function startMosquitto(): Promise<PrivateMosquitto> {
-  const broker = new PrivateMosquitto(
-    await freePort(),
-    mkdtempSync(path.join(tmpdir(), 'kurado-mosquitto-')),
-  );
+export async function startMosquitto(access?: (dir: string) => readonly string[]): Promise<PrivateMosquitto> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'kurado-mosquitto-'));
+  const broker = new PrivateMosquitto(await freePort(), dir, access?.(dir));
   await broker.start();
   return broker;
 }

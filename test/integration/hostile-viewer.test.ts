@@ -206,6 +206,42 @@ describe('ranges', () => {
   }, 60_000);
 });
 
+describe('render queue', () => {
+  it('a script queueing graphs gets 429 past its share; another viewer is drawn about as fast as before', async () => {
+    const app = await createWebServer({
+      store: fixture.store,
+      graphs: fixture.graphs,
+      config: { web: { listen: '127.0.0.1:0', auth: 'none', allowFrom: [] } },
+      limits: { rendersPerClient: 4 },
+    });
+    try {
+      const base = await baseline(app);
+      const t = Math.floor(Date.now() / 1000);
+      const heavy = `term=custom&from=${t - RANGE_MAX_PAST_SECONDS + 60}&to=${t}&width=${GRAPH_STYLE.maxWidth}&height=${GRAPH_STYLE.maxHeight}`;
+      const script = Array.from({ length: 30 }, (_, i) =>
+        app.inject({
+          url: `/${i % 2 ? 'api/graph' : 'graph'}/10.1.0.${1 + (i % 3)}/base/cpu${i % 2 ? '' : '.png'}?${heavy}`,
+          remoteAddress: '192.0.2.77',
+        }),
+      );
+      const during = (await timed(app, PNG)) + (await timed(app, '/'));
+      const answers = await Promise.all(script);
+      const codes = answers.map((r) => r.statusCode);
+      expect(codes.filter((c) => c === 200).length).toBeGreaterThanOrEqual(4);
+      expect(codes.filter((c) => c === 429).length).toBeGreaterThan(0);
+      expect(codes.every((c) => c === 200 || c === 429)).toBe(true);
+      const refused = answers.find((r) => r.statusCode === 429)!;
+      expect(refused.headers['retry-after']).toBe('1');
+      expect(refused.body).toContain('4 graphs of this client are being drawn already');
+      expect(during).toBeLessThan(allowed(base));
+      // Once its graphs are done, the script may draw again.
+      expect((await app.inject({ url: PNG, remoteAddress: '192.0.2.77' })).statusCode).toBe(200);
+    } finally {
+      await app.close();
+    }
+  }, 60_000);
+});
+
 describe('sizes', () => {
   it('one width and height limit for the URL check and the renderer', async () => {
     const { maxWidth, maxHeight } = GRAPH_STYLE;

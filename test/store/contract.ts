@@ -115,6 +115,17 @@ export function metaStoreContract(dialect: string, open: () => Promise<StoreUnde
         expect(await store.findHost('WEB01')).toBeUndefined();
       });
 
+      it('says when each auto-registered host was last heard of', async () => {
+        await store.upsertHosts([host('10.0.0.1')]);
+        await store.registerUnknownHosts(['10.0.0.8', '10.0.0.9']);
+        await store.writeBatch(batch(T, { received: [{ host: '10.0.0.8', plugin: 'base' }] }));
+        const seen = await store.autoHostsLastSeen();
+        expect([...seen.keys()].sort()).toEqual(['10.0.0.8', '10.0.0.9']);
+        expect(seen.get('10.0.0.8')).toBe(T);
+        // Never delivered anything: when it was registered.
+        expect(Math.abs((seen.get('10.0.0.9') ?? 0) - Date.now() / 1000)).toBeLessThan(60);
+      });
+
       it('lets an imported host win over an auto-registered one named like its hostname', async () => {
         await store.upsertHosts([host('192.0.2.50', { hostname: 'h50' })]);
         // An impostor that pushed on kurado/update/h50 before the receiver refused such topics.

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { redactUrl } from '../config.js';
 import { Ingestor } from '../ingest/ingestor.js';
 import { type Consumer, Receiver } from '../ingest/receiver.js';
+import type { IngestLimits } from '../limits.js';
 import type { Logger } from '../log.js';
 import { retryWithBackoff } from '../retry.js';
 import { RRDCACHED_BINARY, startRrdcachedDaemon } from '../rrd/rrdcached-daemon.js';
@@ -28,12 +29,14 @@ export interface OpenStoreOptions {
    * of failing; a malformed URL still fails at once.
    */
   waitUntilReachable?: boolean;
+  /** Meta names and warnings kept per host (`[limits]` in kurado.toml). */
+  limits?: IngestLimits;
 }
 
 /** Open and migrate the metadata store; closed at shutdown. */
 export async function openRuntimeStore(life: Lifecycle, options: OpenStoreOptions): Promise<MetaStore> {
   const open = async () => {
-    const opened = await openStore(options.url);
+    const opened = await openStore(options.url, options.limits ? { limits: options.limits } : {});
     await opened.migrate();
     return opened;
   };
@@ -56,6 +59,10 @@ export interface WritePathOptions {
   rrdcached?: string | undefined;
   store: MetaStore;
   logger: Logger;
+  /** What one agent may cost (`[limits]` in kurado.toml). */
+  limits?: IngestLimits;
+  /** Accept 4-field lines for other hosts from every publisher (`receive --allow-relay`). */
+  allowRelay?: boolean;
 }
 
 /** The single write path (RRD writer + Ingestor) every role that stores values shares. */
@@ -76,6 +83,8 @@ export function startWritePath(life: Lifecycle, options: WritePathOptions): Writ
     writer,
     store: options.store,
     logger: options.logger,
+    ...(options.limits ? { limits: options.limits } : {}),
+    allowRelay: options.allowRelay ?? false,
   });
   return { writer, ingestor };
 }

@@ -293,6 +293,17 @@ export class MysqlStore implements MetaStore {
     this.state.metaCache.forgetHosts(addresses);
   }
 
+  async autoHostsLastSeen(): Promise<Map<string, number>> {
+    const rows = await this.select<{ address: string; seen: number }>(
+      `SELECT h.address AS address, COALESCE(MAX(l.received_at), h.created_at) AS seen
+         FROM hosts h LEFT JOIN last_received l ON l.host = h.address
+         WHERE h.origin = 'auto' GROUP BY h.address, h.created_at`,
+      [],
+      'reading when hosts were last seen',
+    );
+    return new Map(rows.map((r) => [String(r.address), Number(r.seen)]));
+  }
+
   async writeBatch(batch: StoreBatch): Promise<void> {
     const { meta, warnings } = boundedRows(
       batch,

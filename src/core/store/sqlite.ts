@@ -173,6 +173,15 @@ export class SqliteStore implements MetaStore {
     this.state.metaCache.forgetHosts(addresses);
   }
 
+  async autoHostsLastSeen(): Promise<Map<string, number>> {
+    const rows = this.statement(
+      `SELECT h.address AS address, COALESCE(MAX(l.received_at), h.created_at) AS seen
+         FROM hosts h LEFT JOIN last_received l ON l.host = h.address
+         WHERE h.origin = 'auto' GROUP BY h.address, h.created_at`,
+    ).all() as { address: string; seen: number }[];
+    return new Map(rows.map((r) => [r.address, Number(r.seen)]));
+  }
+
   async writeBatch(batch: StoreBatch): Promise<void> {
     const { meta, warnings } = boundedRows(
       batch,

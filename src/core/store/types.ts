@@ -113,6 +113,11 @@ export interface MetaStore {
   /** A host by address or hostname. */
   findHost(addressOrHostname: string): Promise<HostRecord | undefined>;
   removeHosts(addresses: string[]): Promise<void>;
+  /**
+   * Auto-registered hosts with when they were last heard of: their newest last-received, or
+   * when they were registered if they never delivered anything.
+   */
+  autoHostsLastSeen(): Promise<Map<string, number>>;
 
   /** Meta (only rows whose value changed or whose TTL needs refreshing), warnings, last-received. */
   writeBatch(batch: StoreBatch): Promise<void>;

@@ -1,4 +1,4 @@
-import { endpoint, httpStatusPage, portArg } from '../net.js';
+import { endpoint, hostHeader, httpStatusPage, portArg } from '../net.js';
 import { excerpt, oneLine } from '../text.js';
 import type { FetchContext, Fetcher, PullTarget } from '../types.js';
 import { FetchError } from '../types.js';
@@ -62,7 +62,7 @@ export const httpFetcher: Fetcher = {
   async fetch(target: PullTarget, context: FetchContext): Promise<string[]> {
     const port = portArg(target, 0, HTTP_DEFAULT_PORT);
     const path = statusPath(target.args[1]);
-    const host = target.args[2] || target.address;
+    const host = target.args[2] || hostHeader(target.address);
     const reply = await httpStatusPage(target.address, port, path, host, context);
     const server = reply.headers.server;
     return parseApacheStatus(

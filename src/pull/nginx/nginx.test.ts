@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readHttpFixture } from '../../../test/helpers/http-fixture.js';
+import { hostHeader } from '../net.js';
 import { FetchError } from '../types.js';
 import { parseNginxStatus } from './nginx.js';
 
@@ -30,5 +31,13 @@ describe('parseNginxStatus', () => {
   it('keeps a header with a tab on one field', () => {
     const reply = fixture('stub_status.http');
     expect(parseNginxStatus(reply.body, 'nginx\tcustom', 'x').at(-1)).toBe('meta.server\tnginx custom');
+  });
+});
+
+describe('hostHeader', () => {
+  it('puts an IPv6 address in brackets and leaves names and IPv4 alone', () => {
+    expect(hostHeader('::1')).toBe('[::1]');
+    expect(hostHeader('192.0.2.1')).toBe('192.0.2.1');
+    expect(hostHeader('web01.example.com')).toBe('web01.example.com');
   });
 });

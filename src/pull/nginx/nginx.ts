@@ -1,4 +1,4 @@
-import { endpoint, httpStatusPage, portArg } from '../net.js';
+import { endpoint, hostHeader, httpStatusPage, portArg } from '../net.js';
 import { excerpt, oneLine } from '../text.js';
 import type { FetchContext, Fetcher, PullTarget } from '../types.js';
 import { FetchError } from '../types.js';
@@ -38,7 +38,7 @@ export const nginxFetcher: Fetcher = {
   async fetch(target: PullTarget, context: FetchContext): Promise<string[]> {
     const port = portArg(target, 0, NGINX_DEFAULT_PORT);
     const path = target.args[1] || NGINX_DEFAULT_PATH;
-    const host = target.args[2] || target.address;
+    const host = target.args[2] || hostHeader(target.address);
     const reply = await httpStatusPage(target.address, port, path, host, context);
     const server = reply.headers.server;
     return parseNginxStatus(

@@ -18,6 +18,7 @@ import {
 } from '../format.js';
 import { capped, cutText } from '../limits.js';
 import {
+  claimRender,
   graphCacheControl,
   graphRequest,
   graphTarget,
@@ -229,8 +230,15 @@ export function registerApiRoutes(app: FastifyInstance, context: RouteContext): 
   app.get('/api/graph/:host/:plugin/:file', async (request, reply) => {
     const target = await graphTarget(context, request, reply, '.json', true, 'data');
     if (!target) return reply;
-    const meta = await store.meta(target.host.address, nowSeconds(), target.plugin);
-    const data = await runGraph(context, 'data', reply, () => graphs.exportData(graphRequest(target), meta));
+    const release = claimRender(context, request, reply, 'data');
+    if (!release) return reply;
+    let data: Awaited<ReturnType<typeof graphs.exportData>> | undefined;
+    try {
+      const meta = await store.meta(target.host.address, nowSeconds(), target.plugin);
+      data = await runGraph(context, 'data', reply, () => graphs.exportData(graphRequest(target), meta));
+    } finally {
+      release();
+    }
     if (!data) return reply;
     reply.header('Cache-Control', graphCacheControl(context));
     return reply.send({

@@ -3,7 +3,14 @@
  */
 import { createHash } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { graphCacheControl, graphRequest, graphTarget, type RouteContext, runGraph } from './shared.js';
+import {
+  claimRender,
+  graphCacheControl,
+  graphRequest,
+  graphTarget,
+  type RouteContext,
+  runGraph,
+} from './shared.js';
 
 export function registerGraphPngRoute(app: FastifyInstance, context: RouteContext): void {
   const { store, graphs, metrics, now, nowSeconds, bootId } = context;
@@ -35,8 +42,15 @@ export function registerGraphPngRoute(app: FastifyInstance, context: RouteContex
       metrics.notModified.inc();
       return reply.code(304).header('ETag', etag).header('Cache-Control', graphCacheControl(context)).send();
     }
-    const meta = await store.meta(target.host.address, nowSeconds(), target.plugin);
-    const png = await runGraph(context, 'png', reply, () => graphs.renderPng(graphRequest(target), meta));
+    const release = claimRender(context, request, reply, 'png');
+    if (!release) return reply;
+    let png: Buffer | undefined;
+    try {
+      const meta = await store.meta(target.host.address, nowSeconds(), target.plugin);
+      png = await runGraph(context, 'png', reply, () => graphs.renderPng(graphRequest(target), meta));
+    } finally {
+      release();
+    }
     if (!png) return reply;
     return reply
       .type('image/png')

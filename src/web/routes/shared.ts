@@ -40,6 +40,45 @@ export interface RouteContext {
   /** Render the error view with a status code. */
   htmlError: (reply: FastifyReply, code: number, title: string, message: string) => FastifyReply;
   limits: WebLimits;
+  /** Who a request counts against: the proxy's or basic-auth user, else the client address. */
+  clientOf: (request: FastifyRequest) => string;
+  /** Graphs in the pool per client (claimRender). */
+  rendersByClient: Map<string, number>;
+}
+
+/**
+ * Claim one of the client's render slots (WebLimits.rendersPerClient). Past the limit the reply
+ * is a 429 and the result undefined; otherwise call the result when the graph is done.
+ */
+export function claimRender(
+  context: RouteContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  kind: GraphKind,
+): (() => void) | undefined {
+  const max = context.limits.rendersPerClient;
+  if (max <= 0) return () => undefined;
+  const client = context.clientOf(request);
+  const busy = context.rendersByClient.get(client) ?? 0;
+  if (busy >= max) {
+    context.metrics.renderErrors.inc({ kind, reason: 'too_many' });
+    reply.header('Retry-After', '1');
+    textError(
+      reply,
+      429,
+      `429 Too Many Requests: ${max} graphs of this client are being drawn already; try again in a moment`,
+    );
+    return undefined;
+  }
+  context.rendersByClient.set(client, busy + 1);
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    const left = (context.rendersByClient.get(client) ?? 1) - 1;
+    if (left <= 0) context.rendersByClient.delete(client);
+    else context.rendersByClient.set(client, left);
+  };
 }
 
 export function textError(reply: FastifyReply, code: number, message: string): FastifyReply {
