@@ -20,11 +20,13 @@ import { TEST_MYSQL_URL } from '../test/helpers/mariadb.js';
 import {
   APACHE_STATUS_PATH,
   NGINX_STATUS_PATH,
+  type RunningServer,
   startApache,
   startMariadb,
   startMemcached,
   startNginx,
   startRedis,
+  startTogether,
 } from '../test/helpers/servers.js';
 
 const FIXTURES = path.join(import.meta.dirname, '..', 'src', 'pull');
@@ -144,10 +146,10 @@ async function mysql() {
   } finally {
     await primary.end();
   }
-  const [source, replica] = await Promise.all([
-    startMariadb({ serverId: 1, logBin: true }),
-    startMariadb({ serverId: 2 }),
-  ]);
+  const [source, replica] = (await startTogether(
+    () => startMariadb({ serverId: 1, logBin: true }),
+    () => startMariadb({ serverId: 2 }),
+  )) as [RunningServer, RunningServer];
   try {
     const toSource = await createConnection({ host: '127.0.0.1', port: source.port, user: 'root' });
     const toReplica = await createConnection({ host: '127.0.0.1', port: replica.port, user: 'root' });

@@ -249,14 +249,13 @@ export async function startMariadb(options: { serverId: number; logBin?: boolean
         ...MARIADB_SIZES,
       ],
       { timeout: 60_000 },
-      (error, stdout, stderr) =>
-        error
-          ? reject(
-              new Error(
-                `${MARIADB_INSTALL_DB} --datadir=${data} failed: ${error.message}\n${stdout}${stderr}`,
-              ),
-            )
-          : resolve(),
+      (error, stdout, stderr) => {
+        if (!error) return resolve();
+        rmSync(dir, { recursive: true, force: true });
+        reject(
+          new Error(`${MARIADB_INSTALL_DB} --datadir=${data} failed: ${error.message}\n${stdout}${stderr}`),
+        );
+      },
     );
   });
   const port = await freePort();
@@ -279,6 +278,18 @@ export async function startMariadb(options: { serverId: number; logBin?: boolean
     port,
     dir,
   );
+}
+
+/**
+ * Starts several servers at once; when one fails, the others are stopped before the error is
+ * thrown, so a failed start leaves nothing running.
+ */
+export async function startTogether(...starts: (() => Promise<RunningServer>)[]): Promise<RunningServer[]> {
+  const results = await Promise.allSettled(starts.map((start) => start()));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (!failed) return results.map((r) => (r as PromiseFulfilledResult<RunningServer>).value);
+  await Promise.all(results.map((r) => (r.status === 'fulfilled' ? r.value.stop() : undefined)));
+  throw failed.reason;
 }
 
 /**

@@ -47,14 +47,10 @@ export class Lifecycle {
     this.parts.push({ name, stop });
   }
 
-  /** Whether a shutdown has begun (a signal arrived or `stop` was called). */
-  get stopped(): boolean {
-    return this.stopping !== undefined;
-  }
-
   /**
    * From now on SIGTERM or SIGINT logs `stoppingMessage`, stops every part, flushes the log and
-   * exits (0, or 1 when a part failed to stop). A second signal while stopping is ignored.
+   * exits (0, or 1 when a part failed to stop). While stopping, the other signal is ignored and
+   * the same one again takes Node's default action (a second Ctrl-C ends the process at once).
    */
   handleSignals(): void {
     for (const signal of STOP_SIGNALS) {

@@ -1,7 +1,7 @@
 import { type Connection, createConnection, type RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { linesToMap, pullTarget, runFetch } from '../../../test/helpers/pull.js';
-import { type RunningServer, startMariadb } from '../../../test/helpers/servers.js';
+import { type RunningServer, startMariadb, startTogether } from '../../../test/helpers/servers.js';
 import { mysqlFetcher } from './mysql.js';
 
 const connect = (server: RunningServer) =>
@@ -27,10 +27,10 @@ describe('mysql fetcher on a replica (two private MariaDB servers replicating)',
   let toReplica: Connection;
 
   beforeAll(async () => {
-    [primary, replica] = await Promise.all([
-      startMariadb({ serverId: 1, logBin: true }),
-      startMariadb({ serverId: 2 }),
-    ]);
+    [primary, replica] = (await startTogether(
+      () => startMariadb({ serverId: 1, logBin: true }),
+      () => startMariadb({ serverId: 2 }),
+    )) as [RunningServer, RunningServer];
     toPrimary = await connect(primary);
     toReplica = await connect(replica);
     await toPrimary.query("CREATE USER repl@'%' IDENTIFIED BY 'repl-pass'");
