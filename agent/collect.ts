@@ -23,7 +23,7 @@ function byKey(a: string, b: string): number {
 /**
  * Run every collector once. A collector that throws (file missing, layout unknown) becomes one
  * `base.warn.<collector>` line and the others still report; each group is sorted by key, the order
- * the design notes give (metrics, then meta, then warn).
+ * the upstream agent printed (metrics, then meta, then warn).
  */
 export function collectBase(
   files: HostFiles,

@@ -83,7 +83,7 @@ describe('running plugins', () => {
     file: path.join(dir, 'test.toml'),
   });
 
-  it('normalises output as the design notes say and keeps warn. lines as warnings', async () => {
+  it('normalises output as the upstream agent did and keeps warn. lines as warnings', async () => {
     const runner = new PluginRunner({
       plugins: [
         spec(

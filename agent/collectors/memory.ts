@@ -16,7 +16,7 @@ export function parseMeminfo(text: string, source = '/proc/meminfo'): Map<string
 }
 
 /**
- * The memory gauges of the design notes, in bytes: total, free, buffers, cached, used (total -
+ * The memory gauges of the upstream agent, in bytes: total, free, buffers, cached, used (total -
  * free - buffers - cached), swap-total, swap-used, and `memory-available` (MemAvailable, only on
  * kernels since 3.14, so a 2.6.32 host simply has no such key).
  */

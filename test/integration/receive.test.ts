@@ -19,7 +19,7 @@ const seed = readFileSync(
 );
 const SEED_TIME = 1404871027;
 
-/** The design-notes sample moved to `timestamp`. */
+/** The upstream agent sample (src/core/protocol/fixtures) moved to `timestamp`. */
 function seedAt(timestamp: number): string {
   return seed.replaceAll(String(SEED_TIME), String(timestamp));
 }
@@ -152,7 +152,7 @@ describe('kurado receive through Mosquitto (MQTT)', { timeout: 300_000 }, () => 
     await mosquitto.stop();
   });
 
-  it('stores the design-notes sample as 35 RRD files with the right RRAs and values, meta and warnings', async () => {
+  it('stores the upstream agent sample as 35 RRD files with the right RRAs and values, meta and warnings', async () => {
     const receiver = receive(setup, ['--mqtt', mosquitto.url, '--client-id', clientId]);
     try {
       await receiver.waitForLog(/subscribed to agent updates/);

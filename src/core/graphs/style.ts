@@ -1,5 +1,5 @@
 /**
- * The look every graph shares (upstream-inventory §4.2), in one place: sizes, fonts, colours and
+ * The look every graph shares (upstream Kurado's: 8 pt fonts, border 1, these colours), in one place: sizes, fonts, colours and
  * the fixed rrdtool options. Templates only add their own series.
  */
 export const GRAPH_STYLE = {

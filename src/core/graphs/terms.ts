@@ -1,7 +1,7 @@
 import { RRD_RETENTION_SECONDS } from '../rrd/layout.js';
 import { GraphRequestError, TERMS, type Term } from './types.js';
 
-/** Span (seconds before now), x-grid and title of every fixed term (upstream-inventory §4.3). */
+/** Span (seconds before now), x-grid and title of every fixed term, as upstream Kurado drew them. */
 export const TERM_SPECS: Record<Exclude<Term, 'custom'>, { span: number; xgrid: string; title: string }> = {
   '1hour': { span: 70 * 60, xgrid: 'MINUTE:10:MINUTE:20:MINUTE:10:0:%H:%M', title: 'Hour' },
   '4hours': { span: 4 * 3600, xgrid: 'MINUTE:30:HOUR:1:HOUR:1:0:%H:%M', title: '4 Hours' },
@@ -13,7 +13,7 @@ export const TERM_SPECS: Record<Exclude<Term, 'custom'>, { span: number; xgrid: 
   year: { span: 400 * 86400, xgrid: 'MONTH:1:MONTH:1:MONTH:1:2592000:%b', title: 'Year' },
 };
 
-/** x-grid of a custom range, by its length (upstream-inventory §4.3). */
+/** x-grid of a custom range, by its length (upstream Kurado's steps: 3 h, 4 d, 14 d, 45 d). */
 export function customXgrid(seconds: number): string {
   if (seconds < 3 * 3600) return 'MINUTE:10:MINUTE:30:MINUTE:30:0:%H:%M';
   if (seconds < 4 * 86400) return 'HOUR:1:DAY:1:HOUR:2:0:%H:%M';

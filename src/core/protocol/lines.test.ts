@@ -7,7 +7,7 @@ import { normalizePluginOutput } from './plugin-output.js';
 const seed = readFileSync(new URL('./fixtures/seed-agent-output.tsv', import.meta.url), 'utf8');
 const NOW = 1_404_871_100;
 
-describe('parseMessage on the design notes sample', () => {
+describe('parseMessage on the upstream agent sample (fixtures/seed-agent-output.tsv)', () => {
   const parsed = parseMessage(seed, { host: '10.0.0.1', now: NOW });
 
   it('accepts 35 metrics and 3 meta values', () => {
@@ -183,7 +183,7 @@ describe('host identity', () => {
 });
 
 describe('normalizePluginOutput', () => {
-  it('applies the design-notes rules and keeps warn lines as warnings', () => {
+  it("applies the upstream agent's rules and keeps warn lines as warnings", () => {
     const out = normalizePluginOutput(
       'process',
       'fork.derive\t39234\t\nstats.saikoro\t4\t100\nmeta.version\t1.2\nwarn.disk\tfull\ngarbage\n',

@@ -12,7 +12,7 @@ export interface NormalizedOutput {
 
 /**
  * Turn what a plugin command printed (`key<TAB>value[<TAB>epoch]` lines) into wire lines,
- * following the agent rules of the design notes: a key that does not start with `metrics.`,
+ * as the upstream agent did: a key that does not start with `metrics.`,
  * `meta.` or `warn.` gets `metrics.`; a metric without a data-source type gets `.gauge`; every
  * key gets `<plugin>.`; an empty timestamp means now. Unlike upstream, `warn.` lines stay warnings.
  */

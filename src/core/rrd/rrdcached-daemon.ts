@@ -12,7 +12,7 @@ export interface RrdcachedDaemon {
 }
 
 /**
- * Run rrdcached as a child of `kurado up` with the settings the design asks for: journal on
+ * Run rrdcached as a child of `kurado up` with the settings ingest relies on: journal on
  * (`-j`, so nothing acknowledged is lost on a crash), writes confined to data_dir (`-B -R`),
  * CREATE never overwrites (`-O`), flush every 5 minutes with jitter so writes spread out.
  */

@@ -149,7 +149,9 @@ function checkLine(line: string): void {
 }
 
 /**
- * A client for rrdcached's text protocol (reference/anchors.md §2) over a unix socket or TCP.
+ * A client for rrdcached's text protocol (one command per line; the reply's first line is
+ * `<status> <message>`, negative for an error, else the number of lines that follow) over a unix
+ * socket or TCP.
  * Commands are pipelined on one connection and answered in order. When the daemon goes away
  * the next call reconnects (with backoff, up to `unreachableAfterMs`); calls in flight when the
  * connection breaks reject with kind `connection-lost` and are not retried here, because an

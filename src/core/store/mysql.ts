@@ -2,7 +2,8 @@
  * The production store: MySQL or MariaDB through a mysql2 pool, shared by every Kurado process
  * on every machine. Values only ever travel as placeholders. Multi-row statements go through
  * `query()` (client-side escaping): `execute()` would prepare and cache one server-side statement
- * per distinct row count on every pooled connection (anchors §4, ER 1461).
+ * per distinct row count on every pooled connection, until the server's max_prepared_stmt_count
+ * (16382 by default) is reached and every prepare fails with ER 1461.
  */
 import {
   createPool,

@@ -88,7 +88,7 @@ export interface HostStatusReport {
   baseReceivedAt?: number;
 }
 
-/** Meta values live 1 hour, warnings 5 minutes, as in the design notes. */
+/** Meta values live 1 hour, warnings 5 minutes (as upstream Kurado's Redis keys did). */
 export const META_TTL_SECONDS = 3600;
 export const WARNING_TTL_SECONDS = 300;
 /** A host whose `base` plugin was not received for this long is critical. */
@@ -131,7 +131,7 @@ export interface MetaStore {
   lastReceivedOfPlugin(plugin: string): Promise<Map<string, number>>;
   /**
    * Status of every host in the store (or of `addresses`; addresses not in the store are left
-   * out), per the design's rules.
+   * out), by the rules of ./status.ts.
    */
   statuses(now: number, addresses?: string[]): Promise<Map<string, HostStatus>>;
   /** Like `statuses`, with the reason and the last `base` reception. */

@@ -38,7 +38,7 @@ describe('the single-file agent', () => {
     expect(parsed.metrics.map((m) => m.name)).toEqual(
       expect.arrayContaining(['cpu-user', 'memory-available', 'stats.saikoro']),
     );
-    // Order of the design notes: base metrics sorted, then meta, then warnings, then plugins.
+    // The upstream agent's order: base metrics sorted, then meta, then warnings, then plugins.
     const keys = run.stdout
       .trim()
       .split('\n')
