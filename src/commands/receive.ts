@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base-command.js';
 import { type ConfigOverrides, redactUrl } from '../core/config.js';
-import { Lifecycle } from '../core/runtime/lifecycle.js';
+import { DEFAULT_STOP_TIMEOUT_SECONDS, Lifecycle } from '../core/runtime/lifecycle.js';
 import { brokerConsumers, openRuntimeStore, startReceiver, startWritePath } from '../core/runtime/parts.js';
 import { DEFAULT_UPDATE_QUEUE } from '../core/transport/amqp.js';
 import { MqttConsumer } from '../core/transport/mqtt.js';
@@ -16,7 +16,9 @@ validates every line, writes values through rrdcached BATCH and meta/warnings/la
 store. A message is acknowledged only after both accepted it; many messages are committed and
 acknowledged together. Run any number of receivers: they share the load.
 
-SIGTERM stores and acknowledges what is in flight, then exits 0. A per-minute summary line is
+SIGTERM stores and acknowledges what is in flight, then exits 0; when that takes longer than
+--stop-timeout (rrdcached or the store unreachable), it exits 1 and the broker keeps what was not
+stored. A per-minute summary line is
 logged (messages, values, rejected lines, files created, lag).`;
 
   static override examples = [
@@ -47,6 +49,12 @@ logged (messages, values, rejected lines, files created, lag).`;
     'forget-sessions': Flags.boolean({
       description:
         'Decommission: end the persistent MQTT sessions of --client-id (and --mqtt-connections) at the broker, then exit. Without it the broker keeps queueing their share of agent messages for a receiver that never returns.',
+    }),
+    'stop-timeout': Flags.integer({
+      description:
+        'Seconds SIGTERM may take: in-flight messages are stored and acknowledged first; when rrdcached or the store does not take them in time, receive exits 1 without acknowledging them and the broker keeps them for the next start. Keep systemd TimeoutStopSec above it.',
+      default: DEFAULT_STOP_TIMEOUT_SECONDS,
+      min: 1,
     }),
     'allow-relay': Flags.boolean({
       description:
@@ -85,7 +93,11 @@ logged (messages, values, rejected lines, files created, lag).`;
       this.log(`ended ${count} persistent session(s) at ${redactUrl(settings.mqttUrl)}`);
       return;
     }
-    const life = new Lifecycle({ logger, stoppingMessage: 'draining in-flight messages' });
+    const life = new Lifecycle({
+      logger,
+      stoppingMessage: 'draining in-flight messages',
+      stopTimeoutMs: flags['stop-timeout'] * 1000,
+    });
     life.handleSignals();
     // A malformed store URL fails now; an unreachable store is waited for.
     const store = await openRuntimeStore(life, {

@@ -30,12 +30,17 @@ export interface PrivateRrdcached {
  * values stay queued and a crash really tests the journal). Resolves once it answers PING;
  * throws with rrdcached's stderr when it does not come up.
  */
-export async function startRrdcached(options: { tcp?: boolean } = {}): Promise<PrivateRrdcached> {
+export async function startRrdcached(
+  options: {
+    tcp?: boolean /** An existing `-b` directory (a test's own mount); not deleted by stop(). */;
+    baseDir?: string;
+  } = {},
+): Promise<PrivateRrdcached> {
   // Short prefix: a unix socket path must stay under 108 bytes.
   const root = mkdtempSync(path.join(tmpdir(), 'krc-'));
-  const baseDir = path.join(root, 'data');
+  const baseDir = options.baseDir ?? path.join(root, 'data');
   const journalDir = path.join(root, 'journal');
-  mkdirSync(baseDir);
+  if (!options.baseDir) mkdirSync(baseDir);
   mkdirSync(journalDir);
   const address = options.tcp ? `127.0.0.1:${await freePort()}` : `unix:${path.join(root, 'rrdcached.sock')}`;
   const args = [

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/core/config.js';
+import { DEFAULT_STOP_TIMEOUT_SECONDS } from '../../src/core/runtime/lifecycle.js';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
@@ -101,6 +102,11 @@ describe('systemd units in templates/systemd', () => {
     expect(covered(path.dirname(sqlite), writable), `${sqlite} in ${writable}`).toBe(true);
     // The rrdcached socket it connects to needs no write access to its directory.
     expect(settings.rrdcached).toMatch(/^unix:\/run\/rrdcached\//);
+  });
+
+  it("kurado-receive's TimeoutStopSec leaves receive its own --stop-timeout", () => {
+    const unit = parseUnit('kurado-receive.service');
+    expect(Number(unit.get('Service.TimeoutStopSec')?.[0])).toBeGreaterThan(DEFAULT_STOP_TIMEOUT_SECONDS);
   });
 
   it('kurado-rrdcached can write the RRD tree (-b) and its journal (-j), and -b is the data directory', () => {

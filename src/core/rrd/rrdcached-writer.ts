@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { DsType } from '../protocol/types.js';
 import { makeDirectories } from './directories.js';
+import { throwIfDataDirFull } from './disk-full.js';
 import { createArguments } from './layout.js';
 import { quoteRrdcachedPath, RRDCACHED_MAX_LINE, RrdcachedClient, RrdcachedError } from './rrdcached.js';
 import { type RoundIo, storeFiles } from './settle.js';
@@ -74,6 +75,7 @@ export class RrdcachedWriter implements RrdWriter {
     if (updates.length === 0) return report;
     const files = groupByFile(updates, report);
     await storeFiles(files, report, { known: this.known, dataDir: this.dataDir, io: this.io });
+    await throwIfDataDirFull(report.failed, this.dataDir);
     this.remember(files);
     return report;
   }

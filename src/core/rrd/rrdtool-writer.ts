@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { makeDirectories } from './directories.js';
+import { throwIfDataDirFull } from './disk-full.js';
 import { createArguments } from './layout.js';
 import { RrdtoolError, RrdtoolProcess } from './rrdtool-process.js';
 import { type RoundIo, storeFiles } from './settle.js';
@@ -49,6 +50,7 @@ export class RrdtoolWriter implements RrdWriter {
     if (updates.length === 0) return report;
     const files = groupByFile(updates, report);
     await storeFiles(files, report, { known: this.known, dataDir: this.dataDir, io: this.io });
+    await throwIfDataDirFull(report.failed, this.dataDir);
     return report;
   }
 

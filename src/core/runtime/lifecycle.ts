@@ -4,6 +4,12 @@ import type { Logger } from '../log.js';
 export const STOP_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 export type StopSignal = (typeof STOP_SIGNALS)[number];
 
+/**
+ * `receive --stop-timeout`: how long SIGTERM may take by default. Below systemd's TimeoutStopSec
+ * (60 s in kurado-receive.service), so the process ends itself before systemd kills it.
+ */
+export const DEFAULT_STOP_TIMEOUT_SECONDS = 30;
+
 /** Where signals come from; `process` in production, an EventEmitter in tests. */
 export interface SignalSource {
   once(signal: StopSignal, listener: () => void): unknown;
@@ -17,6 +23,13 @@ export interface LifecycleOptions {
   /** Ends the process once everything stopped; default `process.exit`. */
   exit?: (code: number) => void;
   signals?: SignalSource;
+  /**
+   * Longest shutdown after a signal, milliseconds. When the parts have not stopped by then (a
+   * receiver still retrying a batch rrdcached or the store does not take), the process exits 1
+   * anyway: what was not stored was never acknowledged, so the broker keeps it for the next
+   * start. Default: no limit.
+   */
+  stopTimeoutMs?: number;
 }
 
 /**
@@ -89,11 +102,31 @@ export class Lifecycle {
   private async shutdown(signal: StopSignal): Promise<void> {
     if (this.stopping) return;
     this.logger.info({ signal }, this.options.stoppingMessage ?? 'stopping');
-    const code = await this.stop();
+    const code = await this.stopWithin(this.options.stopTimeoutMs);
     for (const [name, listener] of this.listeners) this.signals.off(name, listener);
     this.logger.flush();
     for (const resolve of this.waiters) resolve(code);
     (this.options.exit ?? ((exitCode: number) => process.exit(exitCode)))(code);
+  }
+
+  private async stopWithin(timeoutMs: number | undefined): Promise<number> {
+    if (timeoutMs === undefined) return this.stop();
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<number>((resolve) => {
+      timer = setTimeout(() => {
+        const waiting = this.parts.map((part) => part.name);
+        this.logger.error(
+          { stopTimeoutMs: timeoutMs, stillStopping: waiting },
+          `stop timeout: not stopped after ${timeoutMs / 1000} s; exiting without acknowledging what was not stored (the broker keeps it)`,
+        );
+        resolve(1);
+      }, timeoutMs);
+    });
+    try {
+      return await Promise.race([this.stop(), expired]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private async stopParts(): Promise<number> {

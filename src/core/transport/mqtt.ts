@@ -52,7 +52,9 @@ export class MqttConsumer {
         clean: false,
         protocolVersion: 4,
         keepalive: 30,
-        reconnectPeriod: 2000,
+        // Fast, so a restarted Mosquitto has the shared subscription back before most agents
+        // (whose first retry comes after 0.5–1 s) publish again: see the subscribe below.
+        reconnectPeriod: 250,
         connectTimeout: 10_000,
         resubscribe: false,
       });
@@ -75,9 +77,15 @@ export class MqttConsumer {
       subscribed.push(
         new Promise<void>((resolve) => {
           client.on('connect', (connack) => {
-            // A persistent session that survived keeps its subscription and its queued messages.
-            if (connack.sessionPresent) return resolve();
+            // Subscribe on every connect, even when the broker kept the session: Mosquitto 2.0.11
+            // restores a persistent session after its own restart without the session's shared
+            // subscription, so nothing more would arrive, and it drops what agents publish until
+            // a member subscribes again. Subscribing again keeps the session's queued messages.
             client.subscribe(subscription, { qos: 1 }, (error) => (error ? this.logError(error) : resolve()));
+            // A kept session is ready at once: the broker redelivers its unacknowledged messages
+            // first, and MQTT.js hands over the SUBACK only after those were acknowledged, which
+            // happens only once every connection is up (the receiver starts paused).
+            if (connack.sessionPresent) resolve();
           });
         }),
       );
