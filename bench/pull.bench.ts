@@ -5,7 +5,8 @@
  * Then the scheduler's round for 10,000 hosts × 3 pull plugins: read the hosts from MariaDB and
  * enqueue 30,000 jobs with publisher confirms.
  *
- *   npm run bench -- pull            (JOBS=12000 CONCURRENCY=16 SECONDS=15 to change the size)
+ *   npm run bench -- pull            (JOBS=12000 CONCURRENCY=16 SECONDS=15 to change the size,
+ *                                      STORE=sqlite for the embedded store instead of MariaDB)
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -48,11 +49,12 @@ try {
   servers.push(await startNginx(), await startRedis(), await startMemcached());
   const [nginx, redis, memcached] = servers as [RunningServer, RunningServer, RunningServer];
   const plugins = [`nginx:${nginx.port}`, `redis:${redis.port}`, `memcached:${memcached.port}`];
-  const store = await openStore(database.url);
+  const storeUrl = process.env.STORE === 'sqlite' ? `sqlite:${path.join(root, 'kurado.db')}` : database.url;
+  const store = await openStore(storeUrl);
   await store.migrate();
   await store.upsertHosts([hostRecord(ADDRESS, plugins)]);
   console.log(
-    `one worker, concurrency ${CONCURRENCY}, ${JOBS} jobs over loopback ${plugins.join(', ')}; 2 cores shared by all`,
+    `one worker, concurrency ${CONCURRENCY}, ${JOBS} jobs over loopback ${plugins.join(', ')}, store ${storeUrl.split(':')[0]}; 2 cores shared by all`,
   );
 
   // 1. Bare loop: the same fetches, CONCURRENCY at once, no queue, no Ingestor, no store.
@@ -111,7 +113,7 @@ try {
       '--concurrency',
       String(CONCURRENCY),
       '--store',
-      database.url,
+      storeUrl,
       '--data-dir',
       dataDir,
       '--rrdcached',

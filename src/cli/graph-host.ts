@@ -35,7 +35,9 @@ export async function resolveHost(settings: KuradoConfig, given: string): Promis
   try {
     const record = store ? await store.findHost(given).catch(() => undefined) : undefined;
     const onDisk = existsSync(hostDirectory(settings.dataDir, given));
-    const address = onDisk ? given : record?.address;
+    // A listed host wins over a directory of the same name (left by a host that once pushed
+    // under a listed host's hostname).
+    const address = record?.origin === 'import' ? record.address : onDisk ? given : record?.address;
     if (address === undefined) return undefined;
     const hostname = record && record.hostname !== record.address ? record.hostname : undefined;
     let meta: MetaEntry[] = [];

@@ -2,7 +2,7 @@ import { Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base-command.js';
 import { type ConfigOverrides, redactUrl } from '../core/config.js';
 import { AmqpJobSource } from '../core/pull/amqp.js';
-import { PullWorker } from '../core/pull/worker.js';
+import { startPullWorker } from '../core/pull/runtime.js';
 import { Lifecycle } from '../core/runtime/lifecycle.js';
 import { openRuntimeStore, startWritePath } from '../core/runtime/parts.js';
 import { fetcherFor } from '../pull/registry.js';
@@ -57,8 +57,22 @@ SIGTERM finishes and stores the jobs in flight, then exits 0.`;
       });
     }
     const storeAddress = redactUrl(settings.storeUrl);
+    const { concurrency, queue, timeoutSeconds } = settings.pull;
+    logger.info(
+      {
+        amqp: redactUrl(settings.amqpUrl),
+        queue,
+        concurrency,
+        timeoutSeconds,
+        dataDir: settings.dataDir,
+        rrdcached: settings.rrdcached ?? 'none (rrdtool -)',
+        store: storeAddress,
+      },
+      'kurado pull-worker starting',
+    );
     const life = new Lifecycle({ logger, stoppingMessage: 'finishing and storing the jobs in flight' });
     life.handleSignals();
+    // A malformed store URL fails now; an unreachable store is waited for.
     const store = await openRuntimeStore(life, {
       url: settings.storeUrl,
       logger,
@@ -72,8 +86,7 @@ SIGTERM finishes and stores the jobs in flight, then exits 0.`;
       logger,
       limits: settings.limits,
     });
-    const { concurrency, queue, timeoutSeconds } = settings.pull;
-    const worker = new PullWorker({
+    await startPullWorker(life, {
       source: new AmqpJobSource({ url: settings.amqpUrl, queue, prefetch: concurrency, logger }),
       ingestor,
       store,
@@ -83,20 +96,7 @@ SIGTERM finishes and stores the jobs in flight, then exits 0.`;
       logger,
       storeAddress,
     });
-    logger.info(
-      {
-        amqp: redactUrl(settings.amqpUrl),
-        queue,
-        concurrency,
-        timeoutSeconds,
-        dataDir: settings.dataDir,
-        rrdcached: settings.rrdcached ?? 'none (rrdtool -)',
-        store: storeAddress,
-      },
-      'kurado pull-worker starting',
-    );
-    life.onStop('pull worker', () => worker.stop());
-    await worker.start();
+    // The consumer runs on its own socket; the command lives until a signal stops it.
     await life.untilStopped();
   }
 }

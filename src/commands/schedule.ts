@@ -2,7 +2,8 @@ import { Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base-command.js';
 import { type ConfigOverrides, redactUrl } from '../core/config.js';
 import { AmqpSchedulerBackend, lockQueueOf } from '../core/pull/amqp.js';
-import { DEFAULT_PERIOD_MS, PullScheduler } from '../core/pull/scheduler.js';
+import { startPullScheduler } from '../core/pull/runtime.js';
+import { DEFAULT_PERIOD_MS } from '../core/pull/scheduler.js';
 import { Lifecycle } from '../core/runtime/lifecycle.js';
 import { openRuntimeStore } from '../core/runtime/parts.js';
 import { isPullPlugin } from '../pull/registry.js';
@@ -49,25 +50,7 @@ SIGTERM stops after the round in flight.`;
       });
     }
     const storeAddress = redactUrl(settings.storeUrl);
-    const life = new Lifecycle({ logger, stoppingMessage: 'stopping after the round in flight' });
-    life.handleSignals();
-    const store = await openRuntimeStore(life, { url: settings.storeUrl, logger, waitUntilReachable: true });
     const periodMs = flags['period-seconds'] ? flags['period-seconds'] * 1000 : DEFAULT_PERIOD_MS;
-    const backend = new AmqpSchedulerBackend({
-      url: settings.amqpUrl,
-      queue: settings.pull.queue,
-      logger,
-      // A standby tries the lock often enough to take over well within one period.
-      pollMs: Math.min(5000, periodMs / 4),
-    });
-    const scheduler = new PullScheduler({
-      store,
-      backend,
-      isPulled: isPullPlugin,
-      logger,
-      storeAddress,
-      periodMs,
-    });
     logger.info(
       {
         amqp: redactUrl(settings.amqpUrl),
@@ -78,9 +61,18 @@ SIGTERM stops after the round in flight.`;
       },
       'kurado schedule starting',
     );
-    life.onStop('scheduler queue', () => backend.close());
-    life.onStop('scheduler', () => scheduler.stop());
-    scheduler.start();
+    const life = new Lifecycle({ logger, stoppingMessage: 'stopping after the round in flight' });
+    life.handleSignals();
+    // A malformed store URL fails now; an unreachable store is waited for.
+    const store = await openRuntimeStore(life, { url: settings.storeUrl, logger, waitUntilReachable: true });
+    const backend = new AmqpSchedulerBackend({
+      url: settings.amqpUrl,
+      queue: settings.pull.queue,
+      logger,
+      // A standby tries the lock often enough to take over well within one period.
+      pollMs: Math.min(5000, periodMs / 4),
+    });
+    startPullScheduler(life, { store, backend, isPulled: isPullPlugin, logger, storeAddress, periodMs });
     await life.untilStopped();
   }
 }

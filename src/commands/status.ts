@@ -3,18 +3,15 @@ import Table from 'cli-table3';
 import { BaseCommand } from '../cli/base-command.js';
 import { localTime, openStoreForCommand } from '../cli/store.js';
 import { formatAge, StoreError } from '../core/store/index.js';
+import { statusRulesText } from '../core/store/status.js';
 import type { HostRecord, HostStatus, HostStatusReport } from '../core/store/types.js';
 
 const SEVERITY: Record<HostStatus, number> = { ok: 0, unknown: 0, warn: 1, critical: 2 };
 
 export default class Status extends BaseCommand<typeof Status> {
   static override summary = 'Fleet health: one line per host with its status and last base reception.';
-  static override description = `Status rules:
-  critical  the host lists base (or ever sent it) and base was never received or is older than 5 min
-  warn      a warning in the last 5 minutes, or another plugin received before is older than 5 min
-            (a plugin the role does not list counts for an hour, then is taken as removed)
-  unknown   listed, but nothing was ever received
-  ok        otherwise
+  static override description = `Status rules (also the web UI's and /api/status'):
+${statusRulesText()}
 
 Exit code (for scripts and cron): 2 if any host is critical, 1 if any is warn and --fail-on warn
 was given, 0 otherwise. Unknown hosts never fail the command. --fail-on never always exits 0.`;

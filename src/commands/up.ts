@@ -4,7 +4,10 @@ import path from 'node:path';
 import { Flags } from '@oclif/core';
 import { startLocalAgent } from '../../agent/embedded.js';
 import { BaseCommand } from '../cli/base-command.js';
-import type { ConfigOverrides } from '../core/config.js';
+import { type ConfigOverrides, redactUrl } from '../core/config.js';
+import { readServerList } from '../core/hosts/server-list.js';
+import { MemoryPullQueue } from '../core/pull/memory-queue.js';
+import { startPullScheduler, startPullWorker } from '../core/pull/runtime.js';
 import { parseListenAddress } from '../core/runtime/address.js';
 import { Lifecycle } from '../core/runtime/lifecycle.js';
 import {
@@ -14,6 +17,7 @@ import {
   startReceiver,
   startWritePath,
 } from '../core/runtime/parts.js';
+import { fetcherFor, isPullPlugin } from '../pull/registry.js';
 import { startWebServer } from '../web/start.js';
 
 /** Directory under data_dir for rrdcached's socket and journal; a dot name is never a host. */
@@ -28,12 +32,16 @@ export default class Up extends BaseCommand<typeof Up> {
 - rrdcached with a journal under <data-dir>/${STATE_DIR} (or a rrdtool process when rrdcached is
   not installed);
 - the SQLite store <data-dir>/kurado.db, or --store;
-- the receiver, this machine's own agent (unless --no-agent) and the web UI on --listen.
+- the receiver, this machine's own agent (unless --no-agent) and the web UI on --listen;
+- the pull scheduler and a pull worker with an in-process queue (no RabbitMQ): the hosts of
+  --hosts (a server list imported at start) or of the store get their nginx, MySQL, Redis …
+  plugins read every minute.
 Stop it with Ctrl-C or SIGTERM: in-flight values are stored first.`;
 
   static override examples = [
     '<%= config.bin %> up',
     '<%= config.bin %> up --data-dir ./kurado-data --listen 127.0.0.1:8080',
+    '<%= config.bin %> up --hosts hosts.toml',
   ];
 
   static override flags = {
@@ -44,8 +52,14 @@ Stop it with Ctrl-C or SIGTERM: in-flight values are stored first.`;
     }),
     agent: Flags.boolean({ description: "Run this machine's own agent.", default: true, allowNo: true }),
     'conf-d': Flags.string({ description: 'Agent plugin directory (*.toml) for the local agent.' }),
+    hosts: Flags.string({
+      description:
+        'Server list (hosts.toml) to import into the store at start, as `kurado hosts import` does.',
+    }),
     // Tests only: tick the local agent every N seconds instead of every minute.
     'agent-interval-seconds': Flags.integer({ hidden: true, min: 1 }),
+    // Tests only: a pull round every N seconds instead of every minute.
+    'pull-period-seconds': Flags.integer({ hidden: true, min: 1 }),
   };
 
   protected override configOverrides(): ConfigOverrides {
@@ -61,8 +75,9 @@ Stop it with Ctrl-C or SIGTERM: in-flight values are stored first.`;
     mkdirSync(settings.dataDir, { recursive: true });
     const stateDir = path.join(settings.dataDir, STATE_DIR);
 
-    // Every part registers its stop; a signal stops them in reverse: agent, web UI, receiver,
-    // broker, writer, store, rrdcached — in-flight values are stored before their writer closes.
+    // Every part registers its stop; a signal stops them in reverse: agent, web UI, pull
+    // scheduler, pull worker, receiver, broker, writer, store, rrdcached — in-flight values are
+    // stored before their writer closes.
     const life = new Lifecycle({ logger, stoppingMessage: 'stopping: storing in-flight values' });
     life.handleSignals();
     const { rrdcached, brokerPort } = await life.starting(async () => {
@@ -73,6 +88,12 @@ Stop it with Ctrl-C or SIGTERM: in-flight values are stored first.`;
         logger,
       });
       const store = await openRuntimeStore(life, { url: settings.storeUrl, logger, limits: settings.limits });
+      if (flags.hosts) {
+        const list = readServerList(flags.hosts);
+        for (const warning of list.warnings) logger.warn(warning);
+        await store.upsertHosts(list.hosts);
+        logger.info({ file: flags.hosts, hosts: list.hosts.length }, `imported ${list.hosts.length} hosts`);
+      }
       const { ingestor } = startWritePath(life, {
         dataDir: settings.dataDir,
         rrdcached,
@@ -82,6 +103,27 @@ Stop it with Ctrl-C or SIGTERM: in-flight values are stored first.`;
       });
       const { broker, port: brokerPort } = await startEmbeddedBroker(life, { ...mqtt, logger });
       await startReceiver(life, { consumers: [broker.consumer()], ingestor, logger });
+      // Pulling with an in-process queue: one machine needs no RabbitMQ.
+      const pullQueue = new MemoryPullQueue();
+      const storeAddress = redactUrl(settings.storeUrl);
+      await startPullWorker(life, {
+        source: pullQueue.source(settings.pull.concurrency),
+        ingestor,
+        store,
+        fetcherFor,
+        concurrency: settings.pull.concurrency,
+        defaultTimeoutMs: settings.pull.timeoutSeconds * 1000,
+        logger,
+        storeAddress,
+      });
+      startPullScheduler(life, {
+        store,
+        backend: pullQueue,
+        isPulled: isPullPlugin,
+        logger,
+        storeAddress,
+        ...(flags['pull-period-seconds'] ? { periodMs: flags['pull-period-seconds'] * 1000 } : {}),
+      });
       await startWebServer(life, { config: settings, rrdcached, store, logger, ...web });
       if (flags.agent) {
         const agent = await startLocalAgent({

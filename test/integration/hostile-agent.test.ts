@@ -6,7 +6,7 @@
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import mqtt from 'mqtt';
@@ -238,6 +238,14 @@ describe('hostile agents against kurado receive', { timeout: 300_000 }, () => {
     expect(addresses).not.toContain('h50');
     expect(addresses).not.toContain('kurado.db');
     expect(existsSync(path.join(dataDir, 'h50'))).toBe(false);
+    // A directory an impostor left before topics like this were refused does not win either.
+    mkdirSync(path.join(dataDir, 'h50', 'impostor'), { recursive: true });
+    const listed = await kurado(['graph', 'list', 'h50', '--json'], env);
+    expect(listed.code, listed.output).toBe(0);
+    expect(JSON.parse(listed.output.slice(listed.output.indexOf('{')))).toMatchObject({
+      host: '192.0.2.50',
+      hostname: 'h50',
+    });
   });
 
   it('accepts relayed (4-field) lines only from a host allowed to relay', async () => {

@@ -7,7 +7,7 @@ import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openStore } from '../../src/core/store/index.js';
+import { LATEST_SCHEMA_VERSION, openStore } from '../../src/core/store/index.js';
 import { createThrowawayDatabase, type ThrowawayDatabase } from '../helpers/mariadb.js';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
@@ -48,10 +48,10 @@ describe('store commands on SQLite', () => {
   it('db migrate creates the schema once and then says it is up to date', async () => {
     const first = await kurado(['db', 'migrate'], env);
     expect(first.code).toBe(0);
-    expect(first.stdout).toContain('schema version 0 → 1');
+    expect(first.stdout).toContain(`schema version 0 → ${LATEST_SCHEMA_VERSION}`);
     const second = await kurado(['db', 'migrate'], env);
     expect(second.code).toBe(0);
-    expect(second.stdout).toContain('schema is up to date (version 1)');
+    expect(second.stdout).toContain(`schema is up to date (version ${LATEST_SCHEMA_VERSION})`);
   });
 
   it('hosts import loads the server list, prints counts per service and lists the hosts', async () => {
@@ -206,9 +206,9 @@ describe('db migrate on MariaDB', () => {
       kurado(['db', 'migrate'], env),
     ]);
     expect([first.code, second.code]).toEqual([0, 0]);
-    expect(first.stdout + second.stdout).toContain('schema version 0 → 1');
+    expect(first.stdout + second.stdout).toContain(`schema version 0 → ${LATEST_SCHEMA_VERSION}`);
     const again = await kurado(['db', 'migrate'], env);
-    expect(again.stdout).toContain('schema is up to date (version 1)');
+    expect(again.stdout).toContain(`schema is up to date (version ${LATEST_SCHEMA_VERSION})`);
     expect((await kurado(['hosts', 'list'], env)).stdout).toContain('No hosts yet');
   });
 

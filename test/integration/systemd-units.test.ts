@@ -9,7 +9,13 @@ import { DEFAULT_STOP_TIMEOUT_SECONDS } from '../../src/core/runtime/lifecycle.j
 const run = promisify(execFile);
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 const UNITS = path.join(ROOT, 'templates/systemd');
-const SERVER_UNITS = ['kurado-receive.service', 'kurado-serve.service', 'kurado-rrdcached.service'];
+const SERVER_UNITS = [
+  'kurado-receive.service',
+  'kurado-serve.service',
+  'kurado-rrdcached.service',
+  'kurado-schedule.service',
+  'kurado-pull-worker.service',
+];
 
 /** `[Section] Key=value` lines of a unit file (continuation lines joined): key → values in order. */
 function parseUnit(file: string): Map<string, string[]> {

@@ -80,9 +80,9 @@ export class PullWorker {
     this.committer = new GroupCommitter({
       ingestor: options.ingestor,
       logger: options.logger,
-      // A job holds its prefetch slot until its commit is done: committing half the slots at a
-      // time lets the other half fetch meanwhile instead of the worker idling through each commit.
-      maxMessages: Math.max(1, Math.floor(options.concurrency / 2)),
+      // Every job waits for its commit holding its prefetch slot: commit as soon as all do
+      // (measured: committing half the slots at a time while the other half fetch was slower).
+      maxMessages: options.concurrency,
     });
     this.hosts = new HostDirectory(options.store, options.hostCacheMs ?? 30_000, this.now, options.logger);
   }

@@ -34,6 +34,7 @@ export function escapePathComponent(component: string): string {
 /** Length of `text` once escaped by escapePathComponent (an empty text escapes to `%`). */
 export function escapedLength(text: string): number {
   if (text === '') return 1;
+  if (/^\.+$/.test(text)) return 3 * text.length;
   let length = 0;
   for (const char of text) {
     if (SAFE_BYTE.test(char)) length += 1;

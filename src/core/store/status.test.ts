@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { baseState, evaluateStatus, formatAge } from './status.js';
+import { baseState, evaluateStatus, formatAge, statusRulesText } from './status.js';
 import { STALE_AFTER_SECONDS } from './types.js';
 
 const T = 1_800_000_000;
@@ -96,5 +96,14 @@ describe('base state (the "agent down" rule)', () => {
       const { status } = evaluateStatus({ plugins: [...plugins], received, recentWarnings: [] }, T);
       expect(status === 'critical', `${plugins} ${at}`).toBe(state === 'never' || state === 'stale');
     }
+  });
+});
+
+describe('statusRulesText', () => {
+  it('states the thresholds the rules use', () => {
+    const text = statusRulesText();
+    expect(text).toContain('base was never received or is older than 5 min');
+    expect(text).toContain('a warning in the last 5 min');
+    expect(text).toContain('counts for 1 h, then is taken as removed');
   });
 });

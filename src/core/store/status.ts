@@ -89,6 +89,16 @@ export function evaluateStatus(facts: StatusFacts, now: number): HostStatusRepor
   return reasons.length > 0 ? report('warn', reasons.join('; ')) : report('ok', '');
 }
 
+/** The rules above in words, for `kurado status --help`. */
+export function statusRulesText(): string {
+  const stale = formatAge(STALE_AFTER_SECONDS);
+  return `  critical  the host lists ${BASE_PLUGIN} (or ever sent it) and ${BASE_PLUGIN} was never received or is older than ${stale}
+  warn      a warning in the last ${formatAge(WARNING_TTL_SECONDS)}, or another plugin received before is older than ${stale}
+            (a plugin the role does not list counts for ${formatAge(FORGET_UNLISTED_PLUGIN_AFTER_SECONDS)}, then is taken as removed)
+  unknown   listed, but nothing was ever received
+  ok        otherwise`;
+}
+
 /** "45 s", "7 min", "2 h 5 min", "3 d 4 h": how long ago, for status reasons and tables. */
 export function formatAge(seconds: number): string {
   const s = Math.max(0, Math.floor(seconds));
