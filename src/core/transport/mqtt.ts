@@ -46,6 +46,8 @@ export class MqttConsumer {
     const prefix = this.options.clientIdPrefix ?? `kurado-receive-${hostname()}`;
     const subscription = this.options.subscription ?? SHARED_UPDATE_SUBSCRIPTION;
     const subscribed: Promise<void>[] = [];
+    /** Set once every connection is subscribed; later SUBACKs follow a reconnect. */
+    let started = false;
     for (let index = 0; index < count; index++) {
       const client = mqtt.connect(this.options.url, {
         clientId: `${prefix}-${index}`,
@@ -81,7 +83,18 @@ export class MqttConsumer {
             // restores a persistent session after its own restart without the session's shared
             // subscription, so nothing more would arrive, and it drops what agents publish until
             // a member subscribes again. Subscribing again keeps the session's queued messages.
-            client.subscribe(subscription, { qos: 1 }, (error) => (error ? this.logError(error) : resolve()));
+            client.subscribe(subscription, { qos: 1 }, (error) => {
+              if (error) {
+                this.logError(error);
+                return;
+              }
+              if (started)
+                this.options.logger?.info(
+                  { broker: this.address, index, subscription },
+                  'subscribed again to agent updates after a reconnect',
+                );
+              resolve();
+            });
             // A kept session is ready at once: the broker redelivers its unacknowledged messages
             // first, and MQTT.js hands over the SUBACK only after those were acknowledged, which
             // happens only once every connection is up (the receiver starts paused).
@@ -91,6 +104,7 @@ export class MqttConsumer {
       );
     }
     await Promise.all(subscribed);
+    started = true;
     this.options.logger?.info(
       { broker: this.address, connections: count, subscription },
       'subscribed to agent updates',
