@@ -1,6 +1,7 @@
 import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage } from 'amqplib';
 import { DEFAULT_PULL_QUEUE, redactUrl } from '../config.js';
 import type { Logger } from '../log.js';
+import { retryWithBackoff } from '../retry.js';
 import { decodeJob, encodeJob, type PullJob } from './job.js';
 import type { JobDelivery, JobSource, SchedulerBackend } from './queue.js';
 import { sleep } from './scheduler.js';
@@ -258,20 +259,15 @@ export class AmqpJobSource implements JobSource {
   }
 
   async start(onJob: (delivery: JobDelivery) => void): Promise<void> {
-    let delay = 1000;
-    while (!this.stopping && !this.paused) {
-      try {
-        await this.connect(onJob);
-        return;
-      } catch (error) {
-        this.options.logger.error(
-          { broker: this.address, retryInMs: delay },
-          `RabbitMQ at ${this.address} unreachable: ${(error as Error).message}; retrying in ${delay / 1000} s`,
-        );
-        await new Promise((resolve) => setTimeout(resolve, delay));
-        delay = Math.min(delay * 2, 30_000);
-      }
-    }
+    await retryWithBackoff(
+      `RabbitMQ at ${this.address} unreachable`,
+      () => this.connect(onJob),
+      this.options.logger,
+      {
+        stopped: () => this.stopping || this.paused,
+        fields: { broker: this.address },
+      },
+    );
   }
 
   async pause(): Promise<void> {
