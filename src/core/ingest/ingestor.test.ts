@@ -20,7 +20,14 @@ function agentMessage(host: string, minute: number, extra = ''): InboundMessage 
 function setup() {
   const writer = new FakeRrdWriter();
   const store = new FakeMetaStore();
-  const ingestor = new Ingestor({ dataDir: DATA, writer, store, now: () => NOW });
+  // No directory listing: it is real I/O, which fake timers would race.
+  const ingestor = new Ingestor({
+    dataDir: DATA,
+    writer,
+    store,
+    now: () => NOW,
+    listHostFiles: async () => [],
+  });
   return { writer, store, ingestor };
 }
 

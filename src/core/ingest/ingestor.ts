@@ -68,6 +68,11 @@ export interface IngestorOptions {
   allowRelay?: boolean;
   /** How often the server list is re-read from the store, ms. */
   listedHostsReloadMs?: number;
+  /**
+   * A host's metric files on disk, read once when the host is first seen (default: the tree under
+   * dataDir); a parameter so tests with a fake writer need no directory.
+   */
+  listHostFiles?: (host: string) => Promise<readonly string[]>;
 }
 
 /**
@@ -100,7 +105,7 @@ export class Ingestor {
     this.listed = new ListedHosts(options.store, options.listedHostsReloadMs);
     this.files = new FileLimit({
       limitOf: (host) => this.maxFilesOf(host),
-      listFiles: (host) => listHostFiles(this.dataDir, host),
+      listFiles: options.listHostFiles ?? ((host) => listHostFiles(this.dataDir, host)),
     });
   }
 
