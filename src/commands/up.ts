@@ -12,6 +12,7 @@ import { parseListenAddress } from '../core/runtime/address.js';
 import { Lifecycle } from '../core/runtime/lifecycle.js';
 import {
   openRuntimeStore,
+  startAggregator,
   startEmbeddedBroker,
   startLocalRrdcached,
   startReceiver,
@@ -94,12 +95,19 @@ Stop it with Ctrl-C or SIGTERM: in-flight values are stored first.`;
         await store.upsertHosts(list.hosts);
         logger.info({ file: flags.hosts, hosts: list.hosts.length }, `imported ${list.hosts.length} hosts`);
       }
-      const { ingestor } = startWritePath(life, {
+      const { ingestor, writer } = startWritePath(life, {
         dataDir: settings.dataDir,
         rrdcached,
         store,
         logger,
         limits: settings.limits,
+      });
+      startAggregator(life, {
+        dataDir: settings.dataDir,
+        store,
+        writer,
+        graphsDir: settings.graphsDir,
+        logger,
       });
       const { broker, port: brokerPort } = await startEmbeddedBroker(life, { ...mqtt, logger });
       await startReceiver(life, { consumers: [broker.consumer()], ingestor, logger });

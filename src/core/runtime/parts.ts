@@ -1,5 +1,8 @@
 import { existsSync } from 'node:fs';
+import { Aggregator } from '../aggregate/aggregator.js';
+import { aggregateSpecs } from '../aggregate/summary.js';
 import { redactUrl } from '../config.js';
+import { loadTemplates } from '../graphs/loader.js';
 import { Ingestor } from '../ingest/ingestor.js';
 import { type Consumer, Receiver } from '../ingest/receiver.js';
 import type { IngestLimits } from '../limits.js';
@@ -183,4 +186,33 @@ export async function startLocalRrdcached(
   const daemon = await startRrdcachedDaemon({ dataDir: options.dataDir, stateDir: options.stateDir });
   life.onStop('rrdcached', () => daemon.stop());
   return daemon.address;
+}
+
+export interface AggregatorPartOptions {
+  dataDir: string;
+  store: MetaStore;
+  writer: RrdWriter;
+  /** Site graph templates (what a service page sums comes from the templates). */
+  graphsDir?: string | undefined;
+  logger: Logger;
+}
+
+/**
+ * Write the service and label summaries once a minute through the write path's writer; stopped
+ * before the writer closes. Templates with mistakes are logged and the valid ones are used.
+ */
+export function startAggregator(life: Lifecycle, options: AggregatorPartOptions): Aggregator {
+  const templates = loadTemplates(options.graphsDir ? { siteDir: options.graphsDir } : {});
+  for (const error of templates.errors)
+    options.logger.warn({ template: error.message }, 'graph template error');
+  const aggregator = new Aggregator({
+    dataDir: options.dataDir,
+    store: options.store,
+    writer: options.writer,
+    specs: aggregateSpecs(templates),
+    logger: options.logger,
+  });
+  life.onStop('service summaries', () => aggregator.stop());
+  aggregator.start();
+  return aggregator;
 }

@@ -21,6 +21,9 @@ import {
   HOST_COLUMNS,
   type HostRow,
   hostValues,
+  type LatestDbRow,
+  latestRows,
+  latestValuesSql,
   type MetaDbRow,
   metaArgs,
   READ_SQL,
@@ -36,6 +39,7 @@ import {
   statusSql,
   storeState,
   toLastReceived,
+  toLatestValuesRow,
   toMetaEntry,
   toWarningEntry,
   unregisteredHost,
@@ -48,6 +52,7 @@ import {
   type HostStatus,
   type HostStatusReport,
   type LastReceived,
+  type LatestValuesRow,
   META_TTL_SECONDS,
   type MetaEntry,
   type MetaStore,
@@ -285,7 +290,7 @@ export class MysqlStore implements MetaStore {
     await this.transaction('removing hosts', async (c) => {
       for (const chunk of chunks([...addresses].sort(), ROWS_PER_STATEMENT)) {
         await c.query('DELETE FROM hosts WHERE address IN (?)', [chunk]);
-        for (const table of ['meta', 'warnings', 'last_received']) {
+        for (const table of ['meta', 'warnings', 'last_received', 'latest_values']) {
           await c.query(`DELETE FROM ${table} WHERE host IN (?)`, [chunk]);
         }
       }
@@ -313,7 +318,8 @@ export class MysqlStore implements MetaStore {
       this.state.limits,
     );
     const received = receivedRows(batch.received, batch.receivedAt);
-    if (meta.length === 0 && warnings.length === 0 && received.length === 0) return;
+    const latest = latestRows(batch.latest);
+    if (meta.length === 0 && warnings.length === 0 && received.length === 0 && latest.length === 0) return;
     await this.transaction('writing a batch', async (c) => {
       for (const chunk of chunks(meta, ROWS_PER_STATEMENT)) {
         // Assignments run left to right: reported_at is decided before value is overwritten.
@@ -344,6 +350,18 @@ export class MysqlStore implements MetaStore {
           [chunk.map((r) => [r.host, r.plugin, r.receivedAt])],
         );
       }
+      for (const chunk of chunks(latest, ROWS_PER_STATEMENT)) {
+        // Assignments run left to right: previous takes latest and at before they are overwritten.
+        await c.query(
+          `INSERT INTO latest_values (host, plugin, at, latest) VALUES ?
+           ON DUPLICATE KEY UPDATE
+             previous = IF(VALUES(at) > at, latest, previous),
+             previous_at = IF(VALUES(at) > at, at, previous_at),
+             latest = IF(VALUES(at) >= at, VALUES(latest), latest),
+             at = GREATEST(at, VALUES(at))`,
+          [chunk],
+        );
+      }
     });
     this.state.metaCache.remember(meta);
     await expireIfDue(this.state.expiry, batch.receivedAt, (now) => this.expire(now));
@@ -366,6 +384,15 @@ export class MysqlStore implements MetaStore {
   async lastReceived(host: string): Promise<LastReceived[]> {
     const rows = await this.select<ReceivedDbRow>(READ_SQL.lastReceived, [host], 'reading last-received');
     return rows.map(toLastReceived);
+  }
+
+  async latestValues(plugins?: string[]): Promise<LatestValuesRow[]> {
+    const rows = await this.select<LatestDbRow>(
+      latestValuesSql(plugins?.length ?? 0),
+      plugins ?? [],
+      'reading latest values',
+    );
+    return rows.map(toLatestValuesRow);
   }
 
   async lastReceivedOfPlugin(plugin: string): Promise<Map<string, number>> {

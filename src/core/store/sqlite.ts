@@ -13,6 +13,9 @@ import {
   HOST_COLUMNS,
   type HostRow,
   hostValues,
+  type LatestDbRow,
+  latestRows,
+  latestValuesSql,
   type MetaDbRow,
   metaArgs,
   READ_SQL,
@@ -28,6 +31,7 @@ import {
   statusSql,
   storeState,
   toLastReceived,
+  toLatestValuesRow,
   toMetaEntry,
   toWarningEntry,
   unregisteredHost,
@@ -40,6 +44,7 @@ import {
   type HostStatus,
   type HostStatusReport,
   type LastReceived,
+  type LatestValuesRow,
   META_TTL_SECONDS,
   type MetaEntry,
   type MetaStore,
@@ -160,7 +165,7 @@ export class SqliteStore implements MetaStore {
   }
 
   async removeHosts(addresses: string[]): Promise<void> {
-    const tables = ['hosts', 'meta', 'warnings', 'last_received'] as const;
+    const tables = ['hosts', 'meta', 'warnings', 'last_received', 'latest_values'] as const;
     const statements = tables.map((table) =>
       this.statement(`DELETE FROM ${table} WHERE ${table === 'hosts' ? 'address' : 'host'} = ?`),
     );
@@ -190,7 +195,8 @@ export class SqliteStore implements MetaStore {
       this.state.limits,
     );
     const received = receivedRows(batch.received, batch.receivedAt);
-    if (meta.length === 0 && warnings.length === 0 && received.length === 0) return;
+    const latest = latestRows(batch.latest);
+    if (meta.length === 0 && warnings.length === 0 && received.length === 0 && latest.length === 0) return;
     // In SQLite a prepared statement per row inside one transaction is as fast as a multi-row
     // statement: there is no network round trip to save.
     const upsertMeta = this.statement(
@@ -209,12 +215,22 @@ export class SqliteStore implements MetaStore {
       `INSERT INTO last_received (host, plugin, received_at) VALUES (?, ?, ?)
        ON CONFLICT (host, plugin) DO UPDATE SET received_at = MAX(received_at, excluded.received_at)`,
     );
+    // Every SET expression sees the row as it was: the old latest becomes previous when newer came.
+    const upsertLatest = this.statement(
+      `INSERT INTO latest_values (host, plugin, at, latest) VALUES (?, ?, ?, ?)
+       ON CONFLICT (host, plugin) DO UPDATE SET
+         previous_at = CASE WHEN excluded.at > at THEN at ELSE previous_at END,
+         previous = CASE WHEN excluded.at > at THEN latest ELSE previous END,
+         latest = CASE WHEN excluded.at >= at THEN excluded.latest ELSE latest END,
+         at = MAX(at, excluded.at)`,
+    );
     this.db
       .transaction(() => {
         for (const r of meta) upsertMeta.run(r.host, r.plugin, r.name, r.value, r.reportedAt, r.expiresAt);
         for (const w of warnings)
           insertWarning.run(w.host, w.plugin, w.name, w.message, w.reportedAt, w.receivedAt);
         for (const r of received) upsertReceived.run(r.host, r.plugin, r.receivedAt);
+        for (const row of latest) upsertLatest.run(...row);
       })
       .immediate();
     this.state.metaCache.remember(meta);
@@ -233,6 +249,13 @@ export class SqliteStore implements MetaStore {
 
   async lastReceived(host: string): Promise<LastReceived[]> {
     return (this.statement(READ_SQL.lastReceived).all(host) as ReceivedDbRow[]).map(toLastReceived);
+  }
+
+  async latestValues(plugins?: string[]): Promise<LatestValuesRow[]> {
+    const rows = this.statement(latestValuesSql(plugins?.length ?? 0)).all(
+      ...(plugins ?? []),
+    ) as LatestDbRow[];
+    return rows.map(toLatestValuesRow);
   }
 
   async lastReceivedOfPlugin(plugin: string): Promise<Map<string, number>> {
