@@ -1,3 +1,4 @@
+import { effectiveHostOptions } from '../hosts/host-options.js';
 import {
   DEFAULT_LIMITS,
   FILES_LIMIT_WARNING,
@@ -18,7 +19,7 @@ import {
   withoutServerPaths,
 } from '../rrd/layout.js';
 import type { RrdUpdate, RrdWriter } from '../rrd/types.js';
-import type { MetaStore } from '../store/types.js';
+import type { HostOptions, MetaStore } from '../store/types.js';
 import { FileLimit } from './file-limit.js';
 import { ListedHosts } from './listed-hosts.js';
 
@@ -109,8 +110,16 @@ export class Ingestor {
     });
   }
 
+  /** `max_files` and `relay` of `host`: its server-list entry, section or role, else the defaults. */
+  private optionsOf(host: string): Required<HostOptions> {
+    return effectiveHostOptions(this.listed.optionsOf(host), {
+      maxFiles: this.limits.maxFilesPerHost,
+      relay: this.allowRelay,
+    });
+  }
+
   private maxFilesOf(host: string): number {
-    return this.listed.optionsOf(host)?.maxFiles ?? this.limits.maxFilesPerHost;
+    return this.optionsOf(host).maxFiles;
   }
 
   /** Forget what this process counted for `hosts` (their files were removed). */
@@ -171,8 +180,7 @@ export class Ingestor {
           continue;
         }
       }
-      const mayRelay =
-        this.allowRelay || (messageHost !== undefined && this.listed.optionsOf(messageHost)?.relay === true);
+      const mayRelay = messageHost === undefined ? this.allowRelay : this.optionsOf(messageHost).relay;
       const parsed = parseMessageTo(
         message.payload,
         messageHost === undefined ? { now, mayRelay } : { host: messageHost, now, mayRelay },
