@@ -81,7 +81,9 @@ function watch(child: ChildProcess, args: string[], clean = (raw: string) => raw
   const onData = (chunk: Buffer) => {
     logs += chunk.toString();
     for (const waiter of [...waiters]) {
-      const line = clean(logs).split('\n').find((candidate) => waiter.pattern.test(candidate));
+      const line = clean(logs)
+        .split('\n')
+        .find((candidate) => waiter.pattern.test(candidate));
       if (line !== undefined) {
         waiters.splice(waiters.indexOf(waiter), 1);
         waiter.resolve(line);
@@ -96,7 +98,9 @@ function watch(child: ChildProcess, args: string[], clean = (raw: string) => raw
     logs: () => logs,
     waitForLog: (pattern, timeoutMs = 30_000) =>
       new Promise<string>((resolve, reject) => {
-        const existing = clean(logs).split('\n').find((line) => pattern.test(line));
+        const existing = clean(logs)
+          .split('\n')
+          .find((line) => pattern.test(line));
         if (existing !== undefined) return resolve(existing);
         const timer = setTimeout(
           () =>
