@@ -109,6 +109,7 @@ logged (messages, values, rejected lines, files created, lag).`;
     const { ingestor } = startWritePath(life, {
       dataDir: settings.dataDir,
       rrdcached: settings.rrdcached,
+      storage: settings.storage,
       store,
       logger,
       limits: settings.limits,
@@ -126,7 +127,10 @@ logged (messages, values, rejected lines, files created, lag).`;
     logger.info(
       {
         dataDir: settings.dataDir,
-        rrdcached: settings.rrdcached ?? 'none (rrdtool -)',
+        rrdcached:
+          settings.storage.length > 0
+            ? settings.storage.map((node) => `${node.name}=${node.rrdcached}`).join(', ')
+            : (settings.rrdcached ?? 'none (rrdtool -)'),
         store: redactUrl(settings.storeUrl),
         mqtt: settings.mqttUrl && redactUrl(settings.mqttUrl),
         amqp: settings.amqpUrl && redactUrl(settings.amqpUrl),

@@ -26,7 +26,7 @@ export interface Role {
   plugins: string[];
   /** Settings keyed by plugin name (`mysql`, every mysql instance) or identifier (`mysql:3307`). */
   settings: PluginSettings;
-  /** `max_files` and `relay` of the role; a section may override them. */
+  /** `max_files`, `relay` and `storage` of the role; a section may override them. */
   options: HostOptions;
 }
 
@@ -64,8 +64,8 @@ export class ServerListError extends Error {
 type Table = Record<string, unknown>;
 
 const TOP_LEVEL_KEYS = ['settings', 'roles', 'services'];
-const ROLE_KEYS = ['plugins', 'settings', 'max_files', 'relay'];
-const SECTION_KEYS = ['label', 'role', 'hosts', 'max_files', 'relay'];
+const ROLE_KEYS = ['plugins', 'settings', 'max_files', 'relay', 'storage'];
+const SECTION_KEYS = ['label', 'role', 'hosts', 'max_files', 'relay', 'storage'];
 /** Control characters: a NUL breaks rrdtool arguments later, a newline forges lines in answers. */
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 /** Keys people bring from CloudForecast/upstream Kurado YAML, and what they are called here. */
@@ -152,7 +152,7 @@ class ServerListChecker {
     return this.entryLines.get(sectionKey(service, sectionIndex))?.[hostIndex];
   }
 
-  /** `max_files` and `relay` of a role or section, checked. */
+  /** `max_files`, `relay` and `storage` of a role or section, checked. */
   private hostOptions(table: Table, place: string, inherited: HostOptions = {}): HostOptions {
     const options: HostOptions = { ...inherited };
     const maxFiles = table.max_files;
@@ -168,6 +168,13 @@ class ServerListChecker {
     if (relay !== undefined) {
       if (typeof relay !== 'boolean') this.problem(place, `relay must be true or false, not ${kind(relay)}`);
       else options.relay = relay;
+    }
+    const storage = table.storage;
+    if (storage !== undefined) {
+      // Which names exist is kurado.toml's business: a pin naming no node is logged at placement.
+      if (typeof storage !== 'string' || storage === '' || CONTROL.test(storage))
+        this.problem(place, `storage must be the name of a [[storage]] node, not ${kind(storage)}`);
+      else options.storage = storage;
     }
     return options;
   }
