@@ -58,7 +58,7 @@ logged (messages, values, rejected lines, files created, lag).`;
     }),
     'allow-relay': Flags.boolean({
       description:
-        'Accept 4-field lines (<address> key value epoch) for other hosts from every publisher. Without it only hosts with relay = true in the server list may send them.',
+        'Accept 4-field lines (<address> key value epoch) for other hosts from every publisher. Without it only hosts with relay = true in the server list may send them; relay = false on a host, section or role still refuses them.',
     }),
     prefetch: Flags.integer({
       description: 'Unacknowledged RabbitMQ messages held at once.',

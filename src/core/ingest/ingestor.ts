@@ -1,3 +1,4 @@
+import { effectiveHostOptions } from '../hosts/host-options.js';
 import {
   DEFAULT_LIMITS,
   FILES_LIMIT_WARNING,
@@ -125,8 +126,16 @@ export class Ingestor {
     });
   }
 
+  /** `max_files` and `relay` of `host`: its server-list entry, section or role, else the defaults. */
+  private optionsOf(host: string): ReturnType<typeof effectiveHostOptions> {
+    return effectiveHostOptions(this.listed.optionsOf(host), {
+      maxFiles: this.limits.maxFilesPerHost,
+      relay: this.allowRelay,
+    });
+  }
+
   private maxFilesOf(host: string): number {
-    return this.listed.optionsOf(host)?.maxFiles ?? this.limits.maxFilesPerHost;
+    return this.optionsOf(host).maxFiles;
   }
 
   /** Forget what this process counted for `hosts` (their files were removed). */
@@ -202,8 +211,7 @@ export class Ingestor {
           continue;
         }
       }
-      const mayRelay =
-        this.allowRelay || (messageHost !== undefined && this.listed.optionsOf(messageHost)?.relay === true);
+      const mayRelay = messageHost === undefined ? this.allowRelay : this.optionsOf(messageHost).relay;
       const parsed = parseMessageTo(
         message.payload,
         messageHost === undefined ? { now, mayRelay } : { host: messageHost, now, mayRelay },

@@ -27,7 +27,7 @@ export interface HostRecord {
   options?: HostOptions;
 }
 
-/** Per-host allowances from the server list (`max_files`, `relay` on a role or section). */
+/** Per-host allowances from the server list (`max_files`, `relay` on a role, section or host entry). */
 export interface HostOptions {
   /** Most metric files the host may have (overrides the receiver's default). */
   maxFiles?: number;
