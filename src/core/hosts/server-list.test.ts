@@ -187,7 +187,7 @@ describe('server list', () => {
     expect(problems[0]).toMatch(/x\.toml:5: .*"kurado\.db" is the name of a file Kurado keeps in data_dir/);
   });
 
-  it('takes the storage pin from the role, a section overriding it', () => {
+  it('takes the storage pin from the role, a section or a host entry overriding it', () => {
     const list = parseServerList(
       [
         '[roles.db]',
@@ -199,11 +199,11 @@ describe('server list', () => {
         '[[services.s]]',
         'role = "db"',
         'storage = "rrd3"',
-        'hosts = ["10.0.0.2 db02"]',
+        'hosts = ["10.0.0.2 db02", { host = "10.0.0.3 db03", storage = "rrd1" }]',
       ].join('\n'),
       'x.toml',
     );
-    expect(list.hosts.map((h) => h.options?.storage)).toEqual(['rrd2', 'rrd3']);
+    expect(list.hosts.map((h) => h.options?.storage)).toEqual(['rrd2', 'rrd3', 'rrd1']);
     expect(() => parseServerList('[roles.web]\nplugins = ["base"]\nstorage = 2\n', 'x.toml')).toThrow(
       /roles\.web.*storage must be the name of a \[\[storage\]\] node, not a number/,
     );
@@ -288,7 +288,7 @@ describe('server list', () => {
     expect(problems).toEqual([
       'x.toml:7: services.s[1] hosts[2]: max_files must be a whole number of files (0 or more), not "-5"',
       'x.toml:8: services.s[1] hosts[3]: a host written as a table needs host = "<address> <hostname> <comments…>"',
-      'x.toml:9: services.s[1] hosts[4]: unknown key "maxfiles"; expected "host", "max_files", "relay"',
+      'x.toml:9: services.s[1] hosts[4]: unknown key "maxfiles"; expected "host", "max_files", "relay", "storage"',
       'x.toml:9: services.s[1] hosts[4]: relay must be true or false, not a string',
       'x.toml:10: services.s[1] hosts[5] "10.0.0.300": bad address: "10.0.0.300" is not a valid IPv4 address',
     ]);
