@@ -174,11 +174,11 @@ export async function startReceiver(life: Lifecycle, options: ReceiverPartOption
 export async function startEmbeddedBroker(
   life: Lifecycle,
   options: { host: string; port: number; logger: Logger },
-): Promise<{ broker: EmbeddedBroker; port: number }> {
+): Promise<{ broker: EmbeddedBroker; port: number; fellBack: boolean }> {
   const broker = new EmbeddedBroker(options.logger);
   life.onStop('MQTT broker', () => broker.close());
-  const { port } = await broker.listen(options.host, options.port);
-  return { broker, port };
+  const { port, fellBack } = await broker.listen(options.host, options.port);
+  return { broker, port, fellBack };
 }
 
 /**
