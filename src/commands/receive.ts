@@ -119,9 +119,10 @@ logged (messages, values, rejected lines, files created, lag).`;
       waitUntilReachable: true,
       limits: settings.limits,
     });
-    const { ingestor, writer } = startWritePath(life, {
+    const { ingestor, writer, storage } = startWritePath(life, {
       dataDir: settings.dataDir,
       rrdcached: settings.rrdcached,
+      storage: settings.storage,
       store,
       logger,
       limits: settings.limits,
@@ -132,6 +133,7 @@ logged (messages, values, rejected lines, files created, lag).`;
         dataDir: settings.dataDir,
         store,
         writer,
+        storage,
         graphsDir: settings.graphsDir,
         logger,
       });
@@ -148,7 +150,10 @@ logged (messages, values, rejected lines, files created, lag).`;
     logger.info(
       {
         dataDir: settings.dataDir,
-        rrdcached: settings.rrdcached ?? 'none (rrdtool -)',
+        rrdcached:
+          settings.storage.length > 0
+            ? settings.storage.map((node) => `${node.name}=${node.rrdcached}`).join(', ')
+            : (settings.rrdcached ?? 'none (rrdtool -)'),
         store: redactUrl(settings.storeUrl),
         mqtt: settings.mqttUrl && redactUrl(settings.mqttUrl),
         amqp: settings.amqpUrl && redactUrl(settings.amqpUrl),

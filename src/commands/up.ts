@@ -75,6 +75,12 @@ Stop it with Ctrl-C or SIGTERM: in-flight values are stored first.`;
 
   public async run(): Promise<void> {
     const { settings, log_: logger, flags } = this;
+    if (settings.storage.length > 0) {
+      this.error(
+        'kurado up runs everything on one machine with its own rrdcached; [[storage]] nodes are for receive, serve and graph render (see "How to scale out" in the README)',
+        { exit: 2 },
+      );
+    }
     const web = parseListenAddress(settings.web.listen, '--listen');
     const mqtt = parseListenAddress(flags['mqtt-listen'], '--mqtt-listen');
     const stateDir = path.join(settings.dataDir, STATE_DIR);

@@ -1,6 +1,8 @@
 import type { Logger } from '../log.js';
+import { AGGREGATES_DIRECTORY } from '../protocol/host.js';
 import { aggregateFilePath, RRD_STEP } from '../rrd/layout.js';
 import type { RrdUpdate, RrdWriter } from '../rrd/types.js';
+import type { HostStorage } from '../storage/sharded.js';
 import type { MetaStore } from '../store/types.js';
 import { type AggregateSpecs, type ScopeSummary, SUMMARY_NAMES, summarize } from './summary.js';
 
@@ -11,6 +13,11 @@ export interface AggregatorOptions {
   dataDir: string;
   store: Pick<MetaStore, 'listHosts' | 'latestValues'>;
   writer: RrdWriter;
+  /**
+   * Sharded storage: the summaries' directory is placed on a node like a host (in the store, so
+   * every receiver writes them to the same node and `serve` reads them there).
+   */
+  storage?: Pick<HostStorage, 'resolve'>;
   specs: AggregateSpecs;
   logger?: Logger;
   /** Epoch milliseconds; a parameter so tests can move time. */
@@ -89,6 +96,7 @@ export class Aggregator {
     ]);
     const scopes = summarize(hosts, rows, this.options.specs, nowSeconds);
     const updates = summaryUpdates(this.options.dataDir, scopes, minute);
+    if (updates.length > 0) await this.options.storage?.resolve([AGGREGATES_DIRECTORY], () => undefined);
     const report = updates.length > 0 ? await this.options.writer.write(updates) : undefined;
     if (report && report.failed.length > 0) {
       this.options.logger?.error(

@@ -11,6 +11,8 @@ import { retryWithBackoff } from '../retry.js';
 import { RRDCACHED_BINARY, startRrdcachedDaemon } from '../rrd/rrdcached-daemon.js';
 import type { RrdWriter } from '../rrd/types.js';
 import { createRrdWriter } from '../rrd/writer.js';
+import type { StorageNode } from '../storage/nodes.js';
+import { type HostStorage, openShardedStorage } from '../storage/sharded.js';
 import { openStore, parseStoreUrl } from '../store/index.js';
 import type { MetaStore } from '../store/types.js';
 import { AmqpConsumer } from '../transport/amqp.js';
@@ -66,30 +68,46 @@ export interface WritePathOptions {
   limits?: IngestLimits;
   /** Accept 4-field lines for other hosts from every publisher (`receive --allow-relay`). */
   allowRelay?: boolean;
+  /** `[[storage]]` nodes; empty or absent = data_dir through `rrdcached` (one default node). */
+  storage?: readonly StorageNode[];
 }
 
 /** The single write path (RRD writer + Ingestor) every role that stores values shares. */
 export interface WritePath {
   writer: RrdWriter;
   ingestor: Ingestor;
+  /** The host → node placement when storage is sharded. */
+  storage?: HostStorage;
 }
 
 /** Create the RRD writer and the Ingestor on top of it; the writer is closed at shutdown. */
 export function startWritePath(life: Lifecycle, options: WritePathOptions): WritePath {
-  const writer = createRrdWriter({
-    dataDir: options.dataDir,
-    ...(options.rrdcached ? { rrdcached: options.rrdcached } : {}),
-  });
+  const sharded =
+    options.storage && options.storage.length > 0
+      ? openShardedStorage({
+          dataDir: options.dataDir,
+          nodes: options.storage,
+          store: options.store,
+          logger: options.logger,
+        })
+      : undefined;
+  const writer =
+    sharded?.writer ??
+    createRrdWriter({
+      dataDir: options.dataDir,
+      ...(options.rrdcached ? { rrdcached: options.rrdcached } : {}),
+    });
   life.onStop('RRD writer', () => writer.close());
   const ingestor = new Ingestor({
     dataDir: options.dataDir,
     writer,
+    ...(sharded ? { storage: sharded } : {}),
     store: options.store,
     logger: options.logger,
     ...(options.limits ? { limits: options.limits } : {}),
     allowRelay: options.allowRelay ?? false,
   });
-  return { writer, ingestor };
+  return { writer, ingestor, ...(sharded ? { storage: sharded } : {}) };
 }
 
 export interface BrokerConsumerOptions {
@@ -192,6 +210,8 @@ export interface AggregatorPartOptions {
   dataDir: string;
   store: MetaStore;
   writer: RrdWriter;
+  /** Sharded storage: the summaries are placed on a node like a host. */
+  storage?: HostStorage | undefined;
   /** Site graph templates (what a service page sums comes from the templates). */
   graphsDir?: string | undefined;
   logger: Logger;
@@ -209,6 +229,7 @@ export function startAggregator(life: Lifecycle, options: AggregatorPartOptions)
     dataDir: options.dataDir,
     store: options.store,
     writer: options.writer,
+    ...(options.storage ? { storage: options.storage } : {}),
     specs: aggregateSpecs(templates),
     logger: options.logger,
   });
