@@ -14,7 +14,8 @@ export default class Receive extends BaseCommand<typeof Receive> {
 QoS 1, persistent sessions) or RabbitMQ (durable queue bound to amq.topic with kurado.update.#),
 validates every line, writes values through rrdcached BATCH and meta/warnings/last-received to the
 store. A message is acknowledged only after both accepted it; many messages are committed and
-acknowledged together. Run any number of receivers: they share the load.
+acknowledged together. Run any number of receivers: with Mosquitto they share the load; on a
+RabbitMQ queue one is active and the others take over when it goes (single active consumer).
 
 SIGTERM stores and acknowledges what is in flight, then exits 0; when that takes longer than
 --stop-timeout (rrdcached or the store unreachable), it exits 1 and the broker keeps what was not
@@ -109,6 +110,7 @@ logged (messages, values, rejected lines, files created, lag).`;
     const { ingestor } = startWritePath(life, {
       dataDir: settings.dataDir,
       rrdcached: settings.rrdcached,
+      storage: settings.storage,
       store,
       logger,
       limits: settings.limits,
@@ -126,7 +128,10 @@ logged (messages, values, rejected lines, files created, lag).`;
     logger.info(
       {
         dataDir: settings.dataDir,
-        rrdcached: settings.rrdcached ?? 'none (rrdtool -)',
+        rrdcached:
+          settings.storage.length > 0
+            ? settings.storage.map((node) => `${node.name}=${node.rrdcached}`).join(', ')
+            : (settings.rrdcached ?? 'none (rrdtool -)'),
         store: redactUrl(settings.storeUrl),
         mqtt: settings.mqttUrl && redactUrl(settings.mqttUrl),
         amqp: settings.amqpUrl && redactUrl(settings.amqpUrl),
