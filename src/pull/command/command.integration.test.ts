@@ -48,9 +48,7 @@ describe('command fetcher running real executables', () => {
     const target = pullTarget('command', ['hang', pidFile], { command: path.join(fixtures, 'hang.sh') });
     const { ms, error } = await timed(runFetch(commandFetcher, target, 500));
     expect(error).toEqual(
-      new FetchError(
-        `command:hang:${pidFile} did not finish within 500 ms; killed its process group`,
-      ),
+      new FetchError(`command:hang:${pidFile} did not finish within 500 ms; killed its process group`),
     );
     expect(ms).toBeLessThan(3000);
     expect(existsSync(pidFile)).toBe(true);
