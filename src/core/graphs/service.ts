@@ -10,12 +10,7 @@ import {
 } from '../rrd/layout.js';
 import { RrdtoolError } from '../rrd/rrdtool-process.js';
 import type { MetaEntry } from '../store/types.js';
-import {
-  type AggregateGraphRequest,
-  type AggregateScope,
-  aggregateGraph,
-  isAggregated,
-} from './aggregate.js';
+import { aggregateGraph, isAggregated } from './aggregate.js';
 import {
   type ArgumentContext,
   findGraph,
@@ -34,6 +29,8 @@ import { GRAPH_STYLE } from './style.js';
 import { parseMetricRef, splitDef, type TemplateError } from './template.js';
 import { resolveRange } from './terms.js';
 import {
+  type AggregateGraphRequest,
+  type AggregateScope,
   type GraphData,
   GraphNotFoundError,
   GraphRenderError,
@@ -80,10 +77,6 @@ export interface KuradoGraphService extends GraphService {
   plugins(host: string): string[];
   /** The rrdtool arguments (after `graphv -`) a request renders with. */
   graphArguments(request: GraphRequest, meta: MetaEntry[]): string[];
-  /** Service-page graphs of a service or label: per plugin name, those with summary files. */
-  listAggregate(scope: AggregateScope): PluginGraphs[];
-  renderAggregatePng(request: AggregateGraphRequest): Promise<Buffer>;
-  exportAggregateData(request: AggregateGraphRequest): Promise<GraphData>;
 }
 
 /** "shop" or "shop / frontend", in graph titles and messages. */
