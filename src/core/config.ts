@@ -37,6 +37,8 @@ export interface KuradoConfig {
 export type ConfigOverrides = Partial<Omit<KuradoConfig, 'web' | 'pull' | 'limits'>> & {
   web?: Partial<KuradoConfig['web']>;
   pull?: Partial<KuradoConfig['pull']>;
+  /** Command-line flags for single limits (`receive --max-message-bytes`); above `[limits]`. */
+  limits?: Partial<IngestLimits>;
 };
 
 export class ConfigError extends Error {
@@ -149,7 +151,7 @@ export function loadConfig(options: {
       allowFrom,
     },
     pull: { concurrency, queue: pullQueue, timeoutSeconds },
-    limits: readLimits(file.limits, where),
+    limits: { ...readLimits(file.limits, where), ...options.overrides?.limits },
   };
   const rrdcached = options.overrides?.rrdcached ?? env.KURADO_RRDCACHED ?? str(file.rrdcached, 'rrdcached');
   if (rrdcached) config.rrdcached = rrdcached;
