@@ -15,7 +15,8 @@ export default class Receive extends BaseCommand<typeof Receive> {
 QoS 1, persistent sessions) or RabbitMQ (durable queue bound to amq.topic with kurado.update.#),
 validates every line, writes values through rrdcached BATCH and meta/warnings/last-received to the
 store. A message is acknowledged only after both accepted it; many messages are committed and
-acknowledged together. Run any number of receivers: they share the load.
+acknowledged together. Run any number of receivers: with Mosquitto they share the load; on a
+RabbitMQ queue one is active and the others take over when it goes (single active consumer).
 
 SIGTERM stores and acknowledges what is in flight, then exits 0; when that takes longer than
 --stop-timeout (rrdcached or the store unreachable), it exits 1 and the broker keeps what was not
@@ -59,7 +60,7 @@ logged (messages, values, rejected lines, files created, lag).`;
     }),
     'allow-relay': Flags.boolean({
       description:
-        'Accept 4-field lines (<address> key value epoch) for other hosts from every publisher. Without it only hosts with relay = true in the server list may send them.',
+        'Accept 4-field lines (<address> key value epoch) for other hosts from every publisher. Without it only hosts with relay = true in the server list may send them; relay = false on a host, section or role still refuses them.',
     }),
     'max-message-bytes': Flags.integer({
       description: `Largest agent message in bytes; a larger one is refused whole with a warning on its host (kurado.message-limit). Set the broker's limit (Mosquitto message_size_limit) to the same. [default: ${DEFAULT_LIMITS.maxMessageBytes}, limits.${LIMIT_KEYS.maxMessageBytes} in kurado.toml]`,
@@ -124,6 +125,7 @@ logged (messages, values, rejected lines, files created, lag).`;
     const { ingestor } = startWritePath(life, {
       dataDir: settings.dataDir,
       rrdcached: settings.rrdcached,
+      storage: settings.storage,
       store,
       logger,
       limits: settings.limits,
@@ -141,7 +143,10 @@ logged (messages, values, rejected lines, files created, lag).`;
     logger.info(
       {
         dataDir: settings.dataDir,
-        rrdcached: settings.rrdcached ?? 'none (rrdtool -)',
+        rrdcached:
+          settings.storage.length > 0
+            ? settings.storage.map((node) => `${node.name}=${node.rrdcached}`).join(', ')
+            : (settings.rrdcached ?? 'none (rrdtool -)'),
         store: redactUrl(settings.storeUrl),
         mqtt: settings.mqttUrl && redactUrl(settings.mqttUrl),
         amqp: settings.amqpUrl && redactUrl(settings.amqpUrl),

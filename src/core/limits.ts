@@ -2,7 +2,7 @@
  * What one agent may cost the receiver and the store. An agent runs on a machine someone else
  * administers: whatever it sends, it cannot create unbounded files, rows or memory. Defaults are
  * far above what a real host sends (the base plugin writes about 60 files, 10 meta values and
- * no warnings); `[limits]` in kurado.toml changes them, `max_files` on a role or section of the
+ * no warnings); `[limits]` in kurado.toml changes them, `max_files` on a role, section or host entry of the
  * server list raises or lowers the file limit of its hosts.
  */
 export interface IngestLimits {

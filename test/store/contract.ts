@@ -228,6 +228,81 @@ export function metaStoreContract(dialect: string, open: () => Promise<StoreUnde
       });
     });
 
+    describe('storage assignment', () => {
+      const unpinned = { pinOf: () => undefined };
+
+      it('spreads new hosts over the nodes with the fewest hosts and never moves one', async () => {
+        const first = await store.assignStorage(['h1', 'h2', 'h3', 'h4'], { nodes: ['a', 'b'], ...unpinned });
+        expect(first.nodes).toEqual(
+          new Map([
+            ['h1', 'a'],
+            ['h2', 'b'],
+            ['h3', 'a'],
+            ['h4', 'b'],
+          ]),
+        );
+        expect(first.placed.sort()).toEqual(['h1', 'h2', 'h3', 'h4']);
+        // A third node joins: the old hosts stay where they are, new ones fill the new node first.
+        const later = await store.assignStorage(['h1', 'h5', 'h6', 'h2'], {
+          nodes: ['a', 'b', 'c'],
+          ...unpinned,
+        });
+        expect(later.nodes).toEqual(
+          new Map([
+            ['h1', 'a'],
+            ['h5', 'c'],
+            ['h6', 'c'],
+            ['h2', 'b'],
+          ]),
+        );
+        expect(later.placed.sort()).toEqual(['h5', 'h6']);
+        expect(await store.storageCounts()).toEqual(
+          new Map([
+            ['a', 2],
+            ['b', 2],
+            ['c', 2],
+          ]),
+        );
+        expect((await store.storageAssignments()).get('h6')).toBe('c');
+      });
+
+      it('places a pinned host on its node and reports a pin naming no configured node', async () => {
+        const pins: Record<string, string> = { h1: 'b', h2: 'gone' };
+        const result = await store.assignStorage(['h1', 'h2'], {
+          nodes: ['a', 'b'],
+          pinOf: (h) => pins[h],
+        });
+        expect(result.nodes).toEqual(
+          new Map([
+            ['h1', 'b'],
+            ['h2', 'a'],
+          ]),
+        );
+        expect(result.badPins).toEqual([{ host: 'h2', node: 'gone' }]);
+      });
+
+      it('gives two processes placing the same new hosts at once the same answer', async () => {
+        const other = await subject.another();
+        const hosts = Array.from({ length: 40 }, (_, i) => `10.1.0.${i}`);
+        const [mine, theirs] = await Promise.all([
+          store.assignStorage(hosts, { nodes: ['a', 'b', 'c'], ...unpinned }),
+          other.assignStorage([...hosts].reverse(), { nodes: ['c', 'b', 'a'], ...unpinned }),
+        ]);
+        expect(mine.nodes).toEqual(theirs.nodes);
+        expect(await store.storageAssignments()).toEqual(mine.nodes);
+        const total = [...(await store.storageCounts()).values()].reduce((a, b) => a + b, 0);
+        expect(total).toBe(40);
+      });
+
+      it('keeps the assignment of a removed host (its files stay on the node)', async () => {
+        await store.upsertHosts([host('10.0.0.1')]);
+        await store.assignStorage(['10.0.0.1'], { nodes: ['a', 'b'], pinOf: () => 'b' });
+        await store.removeHosts(['10.0.0.1']);
+        const again = await store.assignStorage(['10.0.0.1'], { nodes: ['a', 'b'], ...unpinned });
+        expect(again.nodes.get('10.0.0.1')).toBe('b');
+      });
+    });
+
     describe('meta', () => {
       const kernel = (value: string, timestamp: number) => ({
         host: '10.0.0.1',

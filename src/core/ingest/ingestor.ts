@@ -1,3 +1,4 @@
+import { effectiveHostOptions } from '../hosts/host-options.js';
 import {
   DEFAULT_LIMITS,
   FILES_LIMIT_WARNING,
@@ -20,6 +21,7 @@ import {
 } from '../rrd/layout.js';
 import type { RrdUpdate, RrdWriter } from '../rrd/types.js';
 import { Slicer, yieldToEventLoop } from '../slices.js';
+import type { HostStorage } from '../storage/sharded.js';
 import type { MetaStore } from '../store/types.js';
 import { FileLimit } from './file-limit.js';
 import { ListedHosts } from './listed-hosts.js';
@@ -51,6 +53,11 @@ export interface IngestReport {
   newHosts: string[];
   /** Receiver clock minus the newest sample timestamp of the batch, seconds. */
   lagSeconds: number;
+  /**
+   * Indexes of the messages not stored because their host's storage node is down (`[[storage]]`
+   * only): the caller keeps them unacknowledged and hands them in again, before newer ones.
+   */
+  deferred?: number[];
 }
 
 /** Plugin and name under which rejected lines are reported for a host (visible in the UI). */
@@ -76,6 +83,11 @@ export interface IngestorOptions {
    * dataDir); a parameter so tests with a fake writer need no directory.
    */
   listHostFiles?: (host: string) => Promise<readonly string[]>;
+  /**
+   * Hosts spread over `[[storage]]` nodes: each host is placed before its values are written
+   * (the writer routes by host), and a down node's messages are deferred, not failed.
+   */
+  storage?: HostStorage;
 }
 
 /**
@@ -96,6 +108,7 @@ export class Ingestor {
   private readonly listed: ListedHosts;
   /** Admitted metric files per host (the path cache) and the files-per-host decision. */
   private readonly files: FileLimit;
+  private readonly storage: HostStorage | undefined;
 
   constructor(options: IngestorOptions) {
     this.dataDir = options.dataDir;
@@ -106,14 +119,26 @@ export class Ingestor {
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.allowRelay = options.allowRelay ?? false;
     this.listed = new ListedHosts(options.store, options.listedHostsReloadMs);
+    const storage = options.storage;
+    this.storage = storage;
     this.files = new FileLimit({
       limitOf: (host) => this.maxFilesOf(host),
-      listFiles: options.listHostFiles ?? ((host) => listHostFiles(this.dataDir, host)),
+      listFiles:
+        options.listHostFiles ??
+        (storage ? (host) => storage.listHostFiles(host) : (host) => listHostFiles(this.dataDir, host)),
+    });
+  }
+
+  /** `max_files` and `relay` of `host`: its server-list entry, section or role, else the defaults. */
+  private optionsOf(host: string): ReturnType<typeof effectiveHostOptions> {
+    return effectiveHostOptions(this.listed.optionsOf(host), {
+      maxFiles: this.limits.maxFilesPerHost,
+      relay: this.allowRelay,
     });
   }
 
   private maxFilesOf(host: string): number {
-    return this.listed.optionsOf(host)?.maxFiles ?? this.limits.maxFilesPerHost;
+    return this.optionsOf(host).maxFiles;
   }
 
   /**
@@ -147,6 +172,11 @@ export class Ingestor {
     let rejectedCount = 0;
     let newest = 0;
     let messageHost: string | undefined;
+    /** Messages whose host's storage node is down: not parsed, handed back. */
+    const deferred: number[] = [];
+    /** Per message index, hosts other than its own it had metric lines for (relayed lines). */
+    const relayedHosts = new Map<number, Set<string>>();
+    let messageIndex = 0;
 
     // Metric lines become RRD updates as they are parsed: no MetricSample per value.
     const onMetric: MetricSink = (host, key, parsedKey, value, timestamp) => {
@@ -169,13 +199,23 @@ export class Ingestor {
         }
       }
       updates.push({ path, type: parsedKey.type, timestamp, value });
+      if (host !== messageHost && this.storage) {
+        const relayed = relayedHosts.get(messageIndex);
+        if (relayed) relayed.add(host);
+        else relayedHosts.set(messageIndex, new Set([host]));
+      }
       if (timestamp > newest) newest = timestamp;
       noteReceived(received, host, parsedKey.plugin);
     };
 
     const slicer = new Slicer();
-    for (const message of messages) {
+    for (const [index, message] of messages.entries()) {
+      messageIndex = index;
       messageHost = message.host;
+      if (messageHost !== undefined && this.storage?.isDown(messageHost)) {
+        deferred.push(index);
+        continue;
+      }
       if (longerThanBytes(message.payload, limits.maxMessageBytes)) {
         refusals.oversized++;
         this.refuseMessage(message, now, warnings);
@@ -192,8 +232,7 @@ export class Ingestor {
           continue;
         }
       }
-      const mayRelay =
-        this.allowRelay || (messageHost !== undefined && this.listed.optionsOf(messageHost)?.relay === true);
+      const mayRelay = messageHost === undefined ? this.allowRelay : this.optionsOf(messageHost).relay;
       const parse = new SlicedParse(
         message.payload,
         messageHost === undefined ? { now, mayRelay } : { host: messageHost, now, mayRelay },
@@ -271,9 +310,33 @@ export class Ingestor {
       }
     }
 
+    // Every host gets its storage node before anything is written: its files' count and its
+    // values both go to that node.
+    if (this.storage && received.size > 0)
+      await this.storage.resolve([...received.keys()], (host) => this.listed.optionsOf(host)?.storage);
     if (newFiles.size > 0) updates = await this.admitFiles(updates, newFiles, refusals);
 
     const report = await this.writer.write(updates);
+    const unstored = report.unstoredHosts;
+    if (unstored !== undefined && unstored.size > 0) {
+      // Their node is down: nothing of these hosts is recorded (not even "received"), and every
+      // message that had values for one of them is handed back whole. Values it had for hosts on
+      // other nodes are stored now and come back as duplicates.
+      messages.forEach((message, index) => {
+        if (deferred.includes(index)) return;
+        const relayed = relayedHosts.get(index);
+        if (
+          (message.host !== undefined && unstored.has(message.host)) ||
+          (relayed !== undefined && [...relayed].some((host) => unstored.has(host)))
+        )
+          deferred.push(index);
+      });
+      deferred.sort((a, b) => a - b);
+      for (const host of unstored) received.delete(host);
+      filterInPlace(meta, (value) => !unstored.has(value.host));
+      filterInPlace(warnings, (warning) => !unstored.has(warning.host));
+      for (const rejectedByHost of rejections) for (const host of unstored) rejectedByHost.delete(host);
+    }
     if (report.failed.length > 0) {
       this.logger?.error(
         { failed: report.failed.slice(0, 5), count: report.failed.length },
@@ -313,6 +376,7 @@ export class Ingestor {
       refused: refusals.total + refusals.shadowed + refusals.oversized,
       newHosts,
       lagSeconds: newest === 0 ? 0 : Math.max(0, now - newest),
+      ...(deferred.length > 0 ? { deferred } : {}),
     };
   }
 
@@ -444,6 +508,12 @@ class Refusals {
 
 function describe(entry: { count: number; first: string } | undefined, why: string): string | undefined {
   return entry ? `${entry.count} ${why} (first: ${entry.first})` : undefined;
+}
+
+function filterInPlace<T>(list: T[], keep: (item: T) => boolean): void {
+  let kept = 0;
+  for (const item of list) if (keep(item)) list[kept++] = item;
+  list.length = kept;
 }
 
 function noteReceived(received: Map<string, Set<string>>, host: string, plugin: string): void {

@@ -80,6 +80,19 @@ export function rrdFilePath(
   return path.join(pluginDirectory(dataDir, host, plugin), metricFileName(`${name}.${type}`));
 }
 
+/**
+ * A file under data_dir as a storage node takes it (`[[storage]]`): relative to data_dir, which
+ * stands for the node's `-b` tree; rrdcached over TCP resolves it against its `-b`.
+ */
+export function nodePath(dataDir: string, file: string): string {
+  return path.relative(dataDir, file);
+}
+
+/** The inverse of nodePath: a path a storage node names (LIST) as a file under data_dir. */
+export function pathFromNode(dataDir: string, relative: string): string {
+  return path.join(dataDir, relative);
+}
+
 /** `<name>.<type>.rrd` escaped, from the metric's `<name>.<type>`. */
 function metricFileName(metric: string): string {
   return `${escapePathComponent(metric)}${RRD_SUFFIX}`;

@@ -3,7 +3,7 @@ import type { DsType } from '../protocol/types.js';
 import { SLICE_SIZE, Slicer, yieldToEventLoop } from '../slices.js';
 import { makeDirectories } from './directories.js';
 import { throwIfDataDirFull } from './disk-full.js';
-import { createArguments } from './layout.js';
+import { createArguments, nodePath } from './layout.js';
 import { quoteRrdcachedPath, RRDCACHED_MAX_LINE, RrdcachedClient, RrdcachedError } from './rrdcached.js';
 import { type RoundIo, storeFiles } from './settle.js';
 import type { RrdUpdate, RrdWriter, WriteReport } from './types.js';
@@ -30,6 +30,12 @@ export interface RrdcachedWriterOptions {
    * values again restores them and costs only duplicates. Default 50,000.
    */
   replayValues?: number;
+  /**
+   * The daemon is a storage node on another machine (`[[storage]]`): paths go to it relative to
+   * dataDir (its `-b`), and nothing is done on this machine's disk (no directories made, no
+   * disk-full check of dataDir).
+   */
+  remote?: boolean;
 }
 
 /** Lines of one UPDATE are cut below rrdcached's line limit, keeping room for one more value. */
@@ -46,6 +52,7 @@ export class RrdcachedWriter implements RrdWriter {
   private readonly known = new Set<string>();
   private readonly ownsClient: boolean;
   private readonly replayLimit: number;
+  private readonly remote: boolean;
   private replay: ReplayBuffer | undefined;
   /** The client's connection count when a batch last succeeded; 0 before the first. */
   private seenConnections = 0;
@@ -55,7 +62,7 @@ export class RrdcachedWriter implements RrdWriter {
     execute: (operations) => this.execute(operations),
     isRetryable: (error) =>
       error instanceof RrdcachedError && (error.kind === 'connection-lost' || error.kind === 'timeout'),
-    makeDirectories,
+    makeDirectories: (directory) => (this.remote ? Promise.resolve() : makeDirectories(directory)),
   };
 
   constructor(options: RrdcachedWriterOptions) {
@@ -76,6 +83,7 @@ export class RrdcachedWriter implements RrdWriter {
           )
         : options.rrdcached;
     this.replayLimit = options.replayValues ?? 50_000;
+    this.remote = options.remote ?? false;
   }
 
   async write(updates: RrdUpdate[]): Promise<WriteReport> {
@@ -88,7 +96,7 @@ export class RrdcachedWriter implements RrdWriter {
     }
     const files = grouping.finish(report);
     await storeFiles(files, report, { known: this.known, dataDir: this.dataDir, io: this.io });
-    await throwIfDataDirFull(report.failed, this.dataDir);
+    if (!this.remote) await throwIfDataDirFull(report.failed, this.dataDir);
     this.remember(files);
     return report;
   }
@@ -126,7 +134,7 @@ export class RrdcachedWriter implements RrdWriter {
       const file = operation.file;
       if (slicer.count(operation.kind === 'create' ? 1 : operation.to - operation.from))
         await yieldToEventLoop();
-      const wirePath = quoteRrdcachedPath(file.path);
+      const wirePath = quoteRrdcachedPath(this.remote ? nodePath(this.dataDir, file.path) : file.path);
       if (operation.kind === 'create') {
         commands.push(
           `CREATE ${wirePath} -O ${createArguments(file.type, file.timestamps[0] as number).join(' ')}`,

@@ -8,6 +8,8 @@ import { retryWithBackoff } from '../retry.js';
 import { RRDCACHED_BINARY, startRrdcachedDaemon } from '../rrd/rrdcached-daemon.js';
 import type { RrdWriter } from '../rrd/types.js';
 import { createRrdWriter } from '../rrd/writer.js';
+import type { StorageNode } from '../storage/nodes.js';
+import { openShardedStorage } from '../storage/sharded.js';
 import { openStore, parseStoreUrl } from '../store/index.js';
 import type { MetaStore } from '../store/types.js';
 import { AmqpConsumer } from '../transport/amqp.js';
@@ -63,6 +65,8 @@ export interface WritePathOptions {
   limits?: IngestLimits;
   /** Accept 4-field lines for other hosts from every publisher (`receive --allow-relay`). */
   allowRelay?: boolean;
+  /** `[[storage]]` nodes; empty or absent = data_dir through `rrdcached` (one default node). */
+  storage?: readonly StorageNode[];
 }
 
 /** The single write path (RRD writer + Ingestor) every role that stores values shares. */
@@ -73,14 +77,26 @@ export interface WritePath {
 
 /** Create the RRD writer and the Ingestor on top of it; the writer is closed at shutdown. */
 export function startWritePath(life: Lifecycle, options: WritePathOptions): WritePath {
-  const writer = createRrdWriter({
-    dataDir: options.dataDir,
-    ...(options.rrdcached ? { rrdcached: options.rrdcached } : {}),
-  });
+  const sharded =
+    options.storage && options.storage.length > 0
+      ? openShardedStorage({
+          dataDir: options.dataDir,
+          nodes: options.storage,
+          store: options.store,
+          logger: options.logger,
+        })
+      : undefined;
+  const writer =
+    sharded?.writer ??
+    createRrdWriter({
+      dataDir: options.dataDir,
+      ...(options.rrdcached ? { rrdcached: options.rrdcached } : {}),
+    });
   life.onStop('RRD writer', () => writer.close());
   const ingestor = new Ingestor({
     dataDir: options.dataDir,
     writer,
+    ...(sharded ? { storage: sharded } : {}),
     store: options.store,
     logger: options.logger,
     ...(options.limits ? { limits: options.limits } : {}),
@@ -158,11 +174,11 @@ export async function startReceiver(life: Lifecycle, options: ReceiverPartOption
 export async function startEmbeddedBroker(
   life: Lifecycle,
   options: { host: string; port: number; logger: Logger },
-): Promise<{ broker: EmbeddedBroker; port: number }> {
+): Promise<{ broker: EmbeddedBroker; port: number; fellBack: boolean }> {
   const broker = new EmbeddedBroker(options.logger);
   life.onStop('MQTT broker', () => broker.close());
-  const { port } = await broker.listen(options.host, options.port);
-  return { broker, port };
+  const { port, fellBack } = await broker.listen(options.host, options.port);
+  return { broker, port, fellBack };
 }
 
 /**

@@ -629,14 +629,24 @@ function parseJson<T>(text: string, fallback: T, address: string): T {
  * whatever their collations.
  */
 export function sortHostRows(rows: HostRow[]): HostRow[] {
-  const serviceKey = (service: string) =>
-    [service === UNREGISTERED_SERVICE ? 1 : 0, service.toLowerCase(), service] as const;
+  // Keys computed once per row, not per comparison: the fleet page sorts every host.
+  const keys = new Map<string, { unregistered: number; lower: string }>();
+  const keyOf = (service: string) => {
+    let key = keys.get(service);
+    if (key === undefined) {
+      key = { unregistered: service === UNREGISTERED_SERVICE ? 1 : 0, lower: service.toLowerCase() };
+      keys.set(service, key);
+    }
+    return key;
+  };
   return rows.sort((a, b) => {
-    const [ua, la, ra] = serviceKey(a.service);
-    const [ub, lb, rb] = serviceKey(b.service);
-    if (ua !== ub) return ua - ub;
-    if (la !== lb) return la < lb ? -1 : 1;
-    if (ra !== rb) return ra < rb ? -1 : 1;
+    if (a.service !== b.service) {
+      const ka = keyOf(a.service);
+      const kb = keyOf(b.service);
+      if (ka.unregistered !== kb.unregistered) return ka.unregistered - kb.unregistered;
+      if (ka.lower !== kb.lower) return ka.lower < kb.lower ? -1 : 1;
+      return a.service < b.service ? -1 : 1;
+    }
     if (a.position !== b.position) return a.position - b.position;
     return a.address < b.address ? -1 : a.address > b.address ? 1 : 0;
   });

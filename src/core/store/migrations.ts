@@ -122,6 +122,28 @@ export const MIGRATIONS: readonly Migration[] = [
     sqlite: ["ALTER TABLE hosts ADD COLUMN options TEXT NOT NULL DEFAULT '{}'"],
     mysql: ["ALTER TABLE hosts ADD COLUMN options VARCHAR(1000) NOT NULL DEFAULT '{}'"],
   },
+  {
+    version: 3,
+    name: 'host_storage (the storage node each host lives on)',
+    // Its own table, not a hosts column: an assignment outlives `hosts remove` (the files stay on
+    // the node) and is written before the host row, when its first values are routed.
+    sqlite: [
+      `CREATE TABLE host_storage (
+        host TEXT PRIMARY KEY NOT NULL,
+        node TEXT NOT NULL,
+        assigned_at INTEGER NOT NULL
+      ) WITHOUT ROWID`,
+      'CREATE INDEX host_storage_node ON host_storage (node)',
+    ],
+    mysql: [
+      `CREATE TABLE IF NOT EXISTS host_storage (
+        host VARCHAR(255) NOT NULL PRIMARY KEY,
+        node VARCHAR(64) NOT NULL,
+        assigned_at BIGINT NOT NULL,
+        KEY host_storage_node (node)
+      ) ${MYSQL_TABLE}`,
+    ],
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = Math.max(...MIGRATIONS.map((m) => m.version));

@@ -13,6 +13,7 @@ import {
   type ResultSetHeader,
   type RowDataPacket,
 } from 'mysql2/promise';
+import { chooseNodes } from '../storage/nodes.js';
 import {
   boundedRows,
   chunks,
@@ -51,6 +52,8 @@ import {
   META_TTL_SECONDS,
   type MetaEntry,
   type MetaStore,
+  type StorageAssignment,
+  type StoragePlacement,
   type StoreBatch,
   type WarningEntry,
 } from './types.js';
@@ -261,6 +264,70 @@ export class MysqlStore implements MetaStore {
     });
     this.state.known.add(unknown);
     return added;
+  }
+
+  async assignStorage(hosts: string[], placement: StoragePlacement): Promise<StorageAssignment> {
+    const result: StorageAssignment = { nodes: new Map(), placed: [], badPins: [] };
+    const unique = [...new Set(hosts)];
+    const lookup = async (list: string[]) => {
+      for (const chunk of chunks(list, ROWS_PER_STATEMENT)) {
+        const rows = await this.select<{ host: string; node: string }>(
+          'SELECT host, node FROM host_storage WHERE host IN (?)',
+          [chunk],
+          'reading storage assignments',
+        );
+        for (const row of rows) result.nodes.set(String(row.host), String(row.node));
+      }
+    };
+    await lookup(unique);
+    const missing = unique.filter((host) => !result.nodes.has(host));
+    if (missing.length === 0) return result;
+    const now = Math.floor(Date.now() / 1000);
+    const chosen = await this.transaction('placing hosts on storage nodes', async (c) => {
+      const [counted] = await c.query<RowDataPacket[]>(
+        'SELECT node, COUNT(*) AS hosts FROM host_storage GROUP BY node',
+      );
+      const counts = new Map(counted.map((row) => [String(row.node), Number(row.hosts)]));
+      const { placed, badPins } = chooseNodes(missing, placement.nodes, counts, (host) =>
+        placement.pinOf(host),
+      );
+      result.badPins = badPins;
+      for (const chunk of chunks(
+        [...placed].sort(([a], [b]) => (a < b ? -1 : 1)),
+        ROWS_PER_STATEMENT,
+      )) {
+        // INSERT IGNORE: a host another receiver placed meanwhile keeps its node (read below).
+        await c.query('INSERT IGNORE INTO host_storage (host, node, assigned_at) VALUES ?', [
+          chunk.map(([host, node]) => [host, node, now]),
+        ]);
+      }
+      return placed;
+    });
+    // Read after the commit: inside the transaction a consistent read would not show a row
+    // another receiver committed first.
+    await lookup(missing);
+    result.placed = [...chosen]
+      .filter(([host, node]) => result.nodes.get(host) === node)
+      .map(([host]) => host);
+    return result;
+  }
+
+  async storageAssignments(): Promise<Map<string, string>> {
+    const rows = await this.select<{ host: string; node: string }>(
+      'SELECT host, node FROM host_storage',
+      [],
+      'reading storage assignments',
+    );
+    return new Map(rows.map((row) => [String(row.host), String(row.node)]));
+  }
+
+  async storageCounts(): Promise<Map<string, number>> {
+    const rows = await this.select<{ node: string; hosts: number }>(
+      'SELECT node, COUNT(*) AS hosts FROM host_storage GROUP BY node',
+      [],
+      'counting hosts per storage node',
+    );
+    return new Map(rows.map((row) => [String(row.node), Number(row.hosts)]));
   }
 
   async listHosts(): Promise<HostRecord[]> {

@@ -6,6 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { chooseNodes } from '../storage/nodes.js';
 import {
   boundedRows,
   expireIfDue,
@@ -43,6 +44,8 @@ import {
   META_TTL_SECONDS,
   type MetaEntry,
   type MetaStore,
+  type StorageAssignment,
+  type StoragePlacement,
   type StoreBatch,
   type WarningEntry,
 } from './types.js';
@@ -142,6 +145,62 @@ export class SqliteStore implements MetaStore {
       .immediate();
     this.state.known.add(unknown);
     return added;
+  }
+
+  async assignStorage(hosts: string[], placement: StoragePlacement): Promise<StorageAssignment> {
+    const result: StorageAssignment = { nodes: new Map(), placed: [], badPins: [] };
+    const unique = [...new Set(hosts)];
+    const lookup = (list: string[]) => {
+      for (const chunk of inChunks(list)) {
+        const rows = this.statement(
+          `SELECT host, node FROM host_storage WHERE host IN (${chunk.map(() => '?').join(', ')})`,
+        ).all(...chunk) as { host: string; node: string }[];
+        for (const row of rows) result.nodes.set(row.host, row.node);
+      }
+    };
+    lookup(unique);
+    const missing = unique.filter((host) => !result.nodes.has(host));
+    if (missing.length === 0) return result;
+    const insert = this.statement(
+      'INSERT INTO host_storage (host, node, assigned_at) VALUES (?, ?, ?) ON CONFLICT (host) DO NOTHING',
+    );
+    const now = Math.floor(Date.now() / 1000);
+    // IMMEDIATE: the counts and the inserts see no other process's placements in between.
+    this.db
+      .transaction(() => {
+        lookup(missing);
+        const fresh = missing.filter((host) => !result.nodes.has(host));
+        const { placed, badPins } = chooseNodes(fresh, placement.nodes, this.countsNow(), (host) =>
+          placement.pinOf(host),
+        );
+        result.badPins = badPins;
+        for (const [host, node] of placed) {
+          if (insert.run(host, node, now).changes > 0) result.placed.push(host);
+          result.nodes.set(host, node);
+        }
+      })
+      .immediate();
+    return result;
+  }
+
+  private countsNow(): Map<string, number> {
+    const rows = this.statement('SELECT node, COUNT(*) AS hosts FROM host_storage GROUP BY node').all() as {
+      node: string;
+      hosts: number;
+    }[];
+    return new Map(rows.map((row) => [row.node, Number(row.hosts)]));
+  }
+
+  async storageAssignments(): Promise<Map<string, string>> {
+    const rows = this.statement('SELECT host, node FROM host_storage').all() as {
+      host: string;
+      node: string;
+    }[];
+    return new Map(rows.map((row) => [row.host, row.node]));
+  }
+
+  async storageCounts(): Promise<Map<string, number>> {
+    return this.countsNow();
   }
 
   async listHosts(): Promise<HostRecord[]> {
@@ -275,3 +334,10 @@ export class SqliteStore implements MetaStore {
 
 type HostFactsRow = Parameters<StatusFactsReader['host']>[0];
 type StatusWarningRow = Parameters<StatusFactsReader['warning']>[0];
+
+/** `list` in pieces small enough for one IN (...) each. */
+function inChunks<T>(list: readonly T[]): T[][] {
+  const out: T[][] = [];
+  for (let at = 0; at < list.length; at += IN_CHUNK) out.push(list.slice(at, at + IN_CHUNK));
+  return out;
+}

@@ -27,12 +27,31 @@ export interface HostRecord {
   options?: HostOptions;
 }
 
-/** Per-host allowances from the server list (`max_files`, `relay` on a role or section). */
+/** Per-host allowances from the server list (`max_files`, `relay` on a role, section or host entry). */
 export interface HostOptions {
   /** Most metric files the host may have (overrides the receiver's default). */
   maxFiles?: number;
   /** The host may send 4-field lines for other hosts (a proxy or aggregator). */
   relay?: boolean;
+  /** The `[[storage]]` node a new host is placed on (instead of the one with the fewest hosts). */
+  storage?: string;
+}
+
+/** How hosts without a storage node yet are placed (see chooseNodes in src/core/storage/nodes.ts). */
+export interface StoragePlacement {
+  /** Configured node names, in configuration order. */
+  nodes: readonly string[];
+  /** The node hosts.toml pins a host to, if any. */
+  pinOf(host: string): string | undefined;
+}
+
+export interface StorageAssignment {
+  /** host → node, for every host asked about. */
+  nodes: Map<string, string>;
+  /** Hosts placed by this call (another process may have placed the rest). */
+  placed: string[];
+  /** Pins naming a node that is not configured; those hosts were placed by count. */
+  badPins: { host: string; node: string }[];
 }
 
 /** Settings of one plugin instance: flat key → value, as written in the server list. */
@@ -118,6 +137,17 @@ export interface MetaStore {
    * when they were registered if they never delivered anything.
    */
   autoHostsLastSeen(): Promise<Map<string, number>>;
+
+  /**
+   * The storage node of each of `hosts`, placing those without one (new hosts) by `placement`
+   * in one transaction. An assignment is never changed afterwards; two processes placing the
+   * same host at once both get the one that was stored first.
+   */
+  assignStorage(hosts: string[], placement: StoragePlacement): Promise<StorageAssignment>;
+  /** host → storage node of every assigned host. */
+  storageAssignments(): Promise<Map<string, string>>;
+  /** Assigned hosts per node (nodes without hosts are absent). */
+  storageCounts(): Promise<Map<string, number>>;
 
   /** Meta (only rows whose value changed or whose TTL needs refreshing), warnings, last-received. */
   writeBatch(batch: StoreBatch): Promise<void>;
