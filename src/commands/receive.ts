@@ -3,7 +3,13 @@ import { BaseCommand } from '../cli/base-command.js';
 import { type ConfigOverrides, redactUrl } from '../core/config.js';
 import { DEFAULT_LIMITS, LIMIT_KEYS } from '../core/limits.js';
 import { DEFAULT_STOP_TIMEOUT_SECONDS, Lifecycle } from '../core/runtime/lifecycle.js';
-import { brokerConsumers, openRuntimeStore, startReceiver, startWritePath } from '../core/runtime/parts.js';
+import {
+  brokerConsumers,
+  openRuntimeStore,
+  startAggregator,
+  startReceiver,
+  startWritePath,
+} from '../core/runtime/parts.js';
 import { DEFAULT_UPDATE_QUEUE } from '../core/transport/amqp.js';
 import { MqttConsumer } from '../core/transport/mqtt.js';
 
@@ -75,6 +81,12 @@ logged (messages, values, rejected lines, files created, lag).`;
       default: 2000,
       min: 1,
     }),
+    aggregate: Flags.boolean({
+      description:
+        'Write the service and label summary graphs once a minute (from the latest values in the store). Every receiver may: they compute the same sums and a minute is stored once.',
+      default: true,
+      allowNo: true,
+    }),
   };
 
   protected override configOverrides(): ConfigOverrides {
@@ -122,7 +134,7 @@ logged (messages, values, rejected lines, files created, lag).`;
       waitUntilReachable: true,
       limits: settings.limits,
     });
-    const { ingestor } = startWritePath(life, {
+    const { ingestor, writer, storage } = startWritePath(life, {
       dataDir: settings.dataDir,
       rrdcached: settings.rrdcached,
       storage: settings.storage,
@@ -131,6 +143,16 @@ logged (messages, values, rejected lines, files created, lag).`;
       limits: settings.limits,
       allowRelay: flags['allow-relay'],
     });
+    if (flags.aggregate) {
+      startAggregator(life, {
+        dataDir: settings.dataDir,
+        store,
+        writer,
+        storage,
+        graphsDir: settings.graphsDir,
+        logger,
+      });
+    }
     const consumers = brokerConsumers({
       mqttUrl: settings.mqttUrl,
       amqpUrl: settings.amqpUrl,

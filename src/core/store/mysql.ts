@@ -15,19 +15,27 @@ import {
 } from 'mysql2/promise';
 import { chooseNodes } from '../storage/nodes.js';
 import {
+  type BoundsFacts,
+  type BoundsQuestions,
   boundedRows,
+  boundsQuestions,
   chunks,
   expireIfDue,
   expireStatements,
   HOST_COLUMNS,
   type HostRow,
   hostValues,
+  type LatestDbRow,
+  type LiveMetaRow,
+  latestRows,
+  latestValuesSql,
   type MetaDbRow,
   metaArgs,
   READ_SQL,
   type ReceivedDbRow,
   receivedRows,
   rowToHost,
+  STORE_BOUNDS_SQL,
   StatusFactsReader,
   StoreError,
   type StoreOptions,
@@ -37,6 +45,7 @@ import {
   statusSql,
   storeState,
   toLastReceived,
+  toLatestValuesRow,
   toMetaEntry,
   toWarningEntry,
   unregisteredHost,
@@ -49,6 +58,7 @@ import {
   type HostStatus,
   type HostStatusReport,
   type LastReceived,
+  type LatestValuesRow,
   META_TTL_SECONDS,
   type MetaEntry,
   type MetaStore,
@@ -352,7 +362,7 @@ export class MysqlStore implements MetaStore {
     await this.transaction('removing hosts', async (c) => {
       for (const chunk of chunks([...addresses].sort(), ROWS_PER_STATEMENT)) {
         await c.query('DELETE FROM hosts WHERE address IN (?)', [chunk]);
-        for (const table of ['meta', 'warnings', 'last_received']) {
+        for (const table of ['meta', 'warnings', 'last_received', 'latest_values']) {
           await c.query(`DELETE FROM ${table} WHERE host IN (?)`, [chunk]);
         }
       }
@@ -373,15 +383,24 @@ export class MysqlStore implements MetaStore {
   }
 
   async writeBatch(batch: StoreBatch): Promise<void> {
-    const { meta, warnings } = boundedRows(
-      batch,
-      this.state.metaCache,
-      this.state.warningBudget,
-      this.state.limits,
-    );
     const received = receivedRows(batch.received, batch.receivedAt);
-    if (meta.length === 0 && warnings.length === 0 && received.length === 0) return;
-    await this.transaction('writing a batch', async (c) => {
+    const latest = latestRows(batch.latest);
+    if (
+      batch.meta.length === 0 &&
+      batch.warnings.length === 0 &&
+      received.length === 0 &&
+      latest.length === 0
+    )
+      return;
+    const questions = boundsQuestions(batch, this.state.metaCache);
+    const meta = await this.transaction('writing a batch', async (c) => {
+      const { meta, warnings } = boundedRows(
+        batch,
+        this.state.metaCache,
+        questions,
+        await this.boundsFacts(c, questions, batch.receivedAt),
+        this.state.limits,
+      );
       for (const chunk of chunks(meta, ROWS_PER_STATEMENT)) {
         // Assignments run left to right: reported_at is decided before value is overwritten.
         // CAST AS BINARY: utf8mb4_bin pads, so 'x' = 'x ' would count as unchanged.
@@ -411,9 +430,50 @@ export class MysqlStore implements MetaStore {
           [chunk.map((r) => [r.host, r.plugin, r.receivedAt])],
         );
       }
+      for (const chunk of chunks(latest, ROWS_PER_STATEMENT)) {
+        // Assignments run left to right: previous takes latest and at before they are overwritten.
+        await c.query(
+          `INSERT INTO latest_values (host, plugin, at, latest) VALUES ?
+           ON DUPLICATE KEY UPDATE
+             previous = IF(VALUES(at) > at, latest, previous),
+             previous_at = IF(VALUES(at) > at, at, previous_at),
+             latest = IF(VALUES(at) >= at, VALUES(latest), latest),
+             at = GREATEST(at, VALUES(at))`,
+          [chunk],
+        );
+      }
+      return meta;
     });
     this.state.metaCache.remember(meta);
     await expireIfDue(this.state.expiry, batch.receivedAt, (now) => this.expire(now));
+  }
+
+  /**
+   * The reads of the per-host bounds, first in the write transaction. The hosts' rows are locked
+   * first (in order), so another receiver deciding for the same host waits for this commit, and
+   * the reads after the lock (the transaction's first consistent reads) see what it committed.
+   */
+  private async boundsFacts(
+    c: PoolConnection,
+    questions: BoundsQuestions,
+    now: number,
+  ): Promise<BoundsFacts> {
+    const facts: BoundsFacts = { liveMeta: [], warningCounts: new Map() };
+    for (const hosts of chunks(questions.hosts, ROWS_PER_STATEMENT)) {
+      await c.query('SELECT address FROM hosts WHERE address IN (?) ORDER BY address FOR UPDATE', [hosts]);
+    }
+    for (const hosts of chunks(questions.metaHosts, ROWS_PER_STATEMENT)) {
+      const [rows] = await c.query<RowDataPacket[]>(STORE_BOUNDS_SQL.liveMeta('(?)'), [now, hosts]);
+      facts.liveMeta.push(...(rows as LiveMetaRow[]));
+    }
+    for (const hosts of chunks(questions.warningHosts, ROWS_PER_STATEMENT)) {
+      const [rows] = await c.query<RowDataPacket[]>(STORE_BOUNDS_SQL.warningCounts('(?)'), [
+        warningsSince(now),
+        hosts,
+      ]);
+      for (const row of rows) facts.warningCounts.set(String(row.host), Number(row.shown));
+    }
+    return facts;
   }
 
   async meta(host: string, now: number, plugin?: string): Promise<MetaEntry[]> {
@@ -433,6 +493,15 @@ export class MysqlStore implements MetaStore {
   async lastReceived(host: string): Promise<LastReceived[]> {
     const rows = await this.select<ReceivedDbRow>(READ_SQL.lastReceived, [host], 'reading last-received');
     return rows.map(toLastReceived);
+  }
+
+  async latestValues(plugins?: string[]): Promise<LatestValuesRow[]> {
+    const rows = await this.select<LatestDbRow>(
+      latestValuesSql(plugins?.length ?? 0),
+      plugins ?? [],
+      'reading latest values',
+    );
+    return rows.map(toLatestValuesRow);
   }
 
   async lastReceivedOfPlugin(plugin: string): Promise<Map<string, number>> {
