@@ -417,6 +417,53 @@ export function metaStoreContract(dialect: string, open: () => Promise<StoreUnde
         expect((await bounded.meta('10.0.0.1', later)).map((m) => m.name)).toEqual(['x', 'y']);
       });
 
+      it('two stores on one database (two receivers) keep the bounds together, even writing at once', async () => {
+        const limits = { maxMetaPerHost: 10, maxWarningsPerHost: 5 };
+        const receivers = [await subject.another({ limits }), await subject.another({ limits })];
+        // A receiver registers a host before it writes the host's batch.
+        await store.upsertHosts([host('10.0.0.1')]);
+        for (let round = 0; round < 4; round++) {
+          const at = T + round;
+          await Promise.all(
+            receivers.map((receiver, index) =>
+              receiver.writeBatch(
+                batch(at, {
+                  meta: Array.from({ length: 8 }, (_, i) => ({
+                    host: '10.0.0.1',
+                    plugin: 'p',
+                    name: `r${index}-${round}-${i}`,
+                    value: 'v',
+                    timestamp: at,
+                  })),
+                  warnings: Array.from({ length: 4 }, (_, i) => ({
+                    host: '10.0.0.1',
+                    plugin: 'p',
+                    name: `w${index}-${round}-${i}`,
+                    message: 'm',
+                    timestamp: at,
+                  })),
+                }),
+              ),
+            ),
+          );
+        }
+        const now = T + 4;
+        expect(await store.meta('10.0.0.1', now)).toHaveLength(10);
+        const shown = await store.warnings('10.0.0.1', now);
+        expect(shown.filter((w) => w.plugin !== 'kurado')).toHaveLength(5);
+        expect(shown.filter((w) => w.plugin === 'kurado').map((w) => w.name)).toContain('meta-limit');
+        // A receiver started later knows nothing in memory and still counts what the table holds.
+        const restarted = await subject.another({ limits });
+        await restarted.writeBatch(
+          batch(now, {
+            meta: [{ host: '10.0.0.1', plugin: 'p', name: 'late', value: 'v', timestamp: now }],
+            warnings: [{ host: '10.0.0.1', plugin: 'p', name: 'late', message: 'm', timestamp: now }],
+          }),
+        );
+        expect(await store.meta('10.0.0.1', now)).toHaveLength(10);
+        expect((await store.warnings('10.0.0.1', now)).filter((w) => w.plugin !== 'kurado')).toHaveLength(5);
+      });
+
       it('keeps at most max_warnings_per_host warnings per host in 5 minutes', async () => {
         const bounded = await subject.another({ limits: { maxMetaPerHost: 500, maxWarningsPerHost: 2 } });
         const warn = (host: string, name: string, at: number) => ({

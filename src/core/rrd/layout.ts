@@ -237,5 +237,10 @@ export function withoutServerPaths(text: string, dataDir: string, base = dataDir
   const from = `${path.resolve(base)}/`;
   let out = from === root ? text : text.split(from).join('');
   out = out.split(root).join('');
-  return out.replace(/(^|[\s'"=:([{,])\/[^\s'")\]},]+/g, '$1…');
+  return hideAbsolutePaths(out);
+}
+
+/** `text` with every absolute path (`/usr/lib/x`, a socket, a temp file) replaced by "…". */
+export function hideAbsolutePaths(text: string): string {
+  return text.replace(/(^|[\s'"=:([{,])\/[^\s'")\]},]+/g, '$1…');
 }

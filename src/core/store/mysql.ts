@@ -15,19 +15,24 @@ import {
 } from 'mysql2/promise';
 import { chooseNodes } from '../storage/nodes.js';
 import {
+  type BoundsFacts,
+  type BoundsQuestions,
   boundedRows,
+  boundsQuestions,
   chunks,
   expireIfDue,
   expireStatements,
   HOST_COLUMNS,
   type HostRow,
   hostValues,
+  type LiveMetaRow,
   type MetaDbRow,
   metaArgs,
   READ_SQL,
   type ReceivedDbRow,
   receivedRows,
   rowToHost,
+  STORE_BOUNDS_SQL,
   StatusFactsReader,
   StoreError,
   type StoreOptions,
@@ -373,15 +378,17 @@ export class MysqlStore implements MetaStore {
   }
 
   async writeBatch(batch: StoreBatch): Promise<void> {
-    const { meta, warnings } = boundedRows(
-      batch,
-      this.state.metaCache,
-      this.state.warningBudget,
-      this.state.limits,
-    );
     const received = receivedRows(batch.received, batch.receivedAt);
-    if (meta.length === 0 && warnings.length === 0 && received.length === 0) return;
-    await this.transaction('writing a batch', async (c) => {
+    if (batch.meta.length === 0 && batch.warnings.length === 0 && received.length === 0) return;
+    const questions = boundsQuestions(batch, this.state.metaCache);
+    const meta = await this.transaction('writing a batch', async (c) => {
+      const { meta, warnings } = boundedRows(
+        batch,
+        this.state.metaCache,
+        questions,
+        await this.boundsFacts(c, questions, batch.receivedAt),
+        this.state.limits,
+      );
       for (const chunk of chunks(meta, ROWS_PER_STATEMENT)) {
         // Assignments run left to right: reported_at is decided before value is overwritten.
         // CAST AS BINARY: utf8mb4_bin pads, so 'x' = 'x ' would count as unchanged.
@@ -411,9 +418,38 @@ export class MysqlStore implements MetaStore {
           [chunk.map((r) => [r.host, r.plugin, r.receivedAt])],
         );
       }
+      return meta;
     });
     this.state.metaCache.remember(meta);
     await expireIfDue(this.state.expiry, batch.receivedAt, (now) => this.expire(now));
+  }
+
+  /**
+   * The reads of the per-host bounds, first in the write transaction. The hosts' rows are locked
+   * first (in order), so another receiver deciding for the same host waits for this commit, and
+   * the reads after the lock (the transaction's first consistent reads) see what it committed.
+   */
+  private async boundsFacts(
+    c: PoolConnection,
+    questions: BoundsQuestions,
+    now: number,
+  ): Promise<BoundsFacts> {
+    const facts: BoundsFacts = { liveMeta: [], warningCounts: new Map() };
+    for (const hosts of chunks(questions.hosts, ROWS_PER_STATEMENT)) {
+      await c.query('SELECT address FROM hosts WHERE address IN (?) ORDER BY address FOR UPDATE', [hosts]);
+    }
+    for (const hosts of chunks(questions.metaHosts, ROWS_PER_STATEMENT)) {
+      const [rows] = await c.query<RowDataPacket[]>(STORE_BOUNDS_SQL.liveMeta('(?)'), [now, hosts]);
+      facts.liveMeta.push(...(rows as LiveMetaRow[]));
+    }
+    for (const hosts of chunks(questions.warningHosts, ROWS_PER_STATEMENT)) {
+      const [rows] = await c.query<RowDataPacket[]>(STORE_BOUNDS_SQL.warningCounts('(?)'), [
+        warningsSince(now),
+        hosts,
+      ]);
+      for (const row of rows) facts.warningCounts.set(String(row.host), Number(row.shown));
+    }
+    return facts;
   }
 
   async meta(host: string, now: number, plugin?: string): Promise<MetaEntry[]> {

@@ -8,18 +8,24 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { chooseNodes } from '../storage/nodes.js';
 import {
+  type BoundsFacts,
+  type BoundsQuestions,
   boundedRows,
+  boundsQuestions,
+  chunks,
   expireIfDue,
   expireStatements,
   HOST_COLUMNS,
   type HostRow,
   hostValues,
+  type LiveMetaRow,
   type MetaDbRow,
   metaArgs,
   READ_SQL,
   type ReceivedDbRow,
   receivedRows,
   rowToHost,
+  STORE_BOUNDS_SQL,
   StatusFactsReader,
   StoreError,
   type StoreOptions,
@@ -242,14 +248,9 @@ export class SqliteStore implements MetaStore {
   }
 
   async writeBatch(batch: StoreBatch): Promise<void> {
-    const { meta, warnings } = boundedRows(
-      batch,
-      this.state.metaCache,
-      this.state.warningBudget,
-      this.state.limits,
-    );
     const received = receivedRows(batch.received, batch.receivedAt);
-    if (meta.length === 0 && warnings.length === 0 && received.length === 0) return;
+    if (batch.meta.length === 0 && batch.warnings.length === 0 && received.length === 0) return;
+    const questions = boundsQuestions(batch, this.state.metaCache);
     // In SQLite a prepared statement per row inside one transaction is as fast as a multi-row
     // statement: there is no network round trip to save.
     const upsertMeta = this.statement(
@@ -268,16 +269,43 @@ export class SqliteStore implements MetaStore {
       `INSERT INTO last_received (host, plugin, received_at) VALUES (?, ?, ?)
        ON CONFLICT (host, plugin) DO UPDATE SET received_at = MAX(received_at, excluded.received_at)`,
     );
-    this.db
+    // IMMEDIATE: the bounds read what other processes committed, and nobody writes in between.
+    const meta = this.db
       .transaction(() => {
+        const { meta, warnings } = boundedRows(
+          batch,
+          this.state.metaCache,
+          questions,
+          this.boundsFacts(questions, batch.receivedAt),
+          this.state.limits,
+        );
         for (const r of meta) upsertMeta.run(r.host, r.plugin, r.name, r.value, r.reportedAt, r.expiresAt);
         for (const w of warnings)
           insertWarning.run(w.host, w.plugin, w.name, w.message, w.reportedAt, w.receivedAt);
         for (const r of received) upsertReceived.run(r.host, r.plugin, r.receivedAt);
+        return meta;
       })
       .immediate();
     this.state.metaCache.remember(meta);
     await expireIfDue(this.state.expiry, batch.receivedAt, (now) => this.expire(now));
+  }
+
+  /** The reads of the per-host bounds (inside the write transaction). */
+  private boundsFacts(questions: BoundsQuestions, now: number): BoundsFacts {
+    const facts: BoundsFacts = { liveMeta: [], warningCounts: new Map() };
+    const inList = (n: number) => `(${Array.from({ length: n }, () => '?').join(', ')})`;
+    for (const hosts of chunks(questions.metaHosts, IN_CHUNK)) {
+      const rows = this.statement(STORE_BOUNDS_SQL.liveMeta(inList(hosts.length))).all(now, ...hosts);
+      facts.liveMeta.push(...(rows as LiveMetaRow[]));
+    }
+    for (const hosts of chunks(questions.warningHosts, IN_CHUNK)) {
+      const rows = this.statement(STORE_BOUNDS_SQL.warningCounts(inList(hosts.length))).all(
+        warningsSince(now),
+        ...hosts,
+      ) as { host: string; shown: number }[];
+      for (const row of rows) facts.warningCounts.set(String(row.host), Number(row.shown));
+    }
+    return facts;
   }
 
   async meta(host: string, now: number, plugin?: string): Promise<MetaEntry[]> {
