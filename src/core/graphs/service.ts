@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { metricOfFileName, nodePath, parseRrdPath, withoutServerPaths } from '../rrd/layout.js';
+import { nodePath, parseRrdPath, withoutServerPaths } from '../rrd/layout.js';
 import { RrdtoolError } from '../rrd/rrdtool-process.js';
 import type { MetaEntry } from '../store/types.js';
 import {
