@@ -74,10 +74,10 @@ export async function resolveHost(settings: KuradoConfig, given: string): Promis
  */
 export function graphTreeFor(
   settings: KuradoConfig,
-  host: ResolvedHost,
+  host: ResolvedHost | undefined,
 ): { tree?: RrdTree & { close(): Promise<void> } } {
   if (settings.storage.length === 0) return {};
-  const assignments = host.assignments ?? new Map<string, string>();
+  const assignments = host?.assignments ?? new Map<string, string>();
   return { tree: new ShardedTree(settings.storage, { storageAssignments: async () => assignments }) };
 }
 
