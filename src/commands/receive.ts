@@ -2,7 +2,13 @@ import { Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base-command.js';
 import { type ConfigOverrides, redactUrl } from '../core/config.js';
 import { DEFAULT_STOP_TIMEOUT_SECONDS, Lifecycle } from '../core/runtime/lifecycle.js';
-import { brokerConsumers, openRuntimeStore, startReceiver, startWritePath } from '../core/runtime/parts.js';
+import {
+  brokerConsumers,
+  openRuntimeStore,
+  startAggregator,
+  startReceiver,
+  startWritePath,
+} from '../core/runtime/parts.js';
 import { DEFAULT_UPDATE_QUEUE } from '../core/transport/amqp.js';
 import { MqttConsumer } from '../core/transport/mqtt.js';
 
@@ -66,6 +72,12 @@ logged (messages, values, rejected lines, files created, lag).`;
       default: 2000,
       min: 1,
     }),
+    aggregate: Flags.boolean({
+      description:
+        'Write the service and label summary graphs once a minute (from the latest values in the store). Every receiver may: they compute the same sums and a minute is stored once.',
+      default: true,
+      allowNo: true,
+    }),
   };
 
   protected override configOverrides(): ConfigOverrides {
@@ -107,7 +119,7 @@ logged (messages, values, rejected lines, files created, lag).`;
       waitUntilReachable: true,
       limits: settings.limits,
     });
-    const { ingestor } = startWritePath(life, {
+    const { ingestor, writer, storage } = startWritePath(life, {
       dataDir: settings.dataDir,
       rrdcached: settings.rrdcached,
       storage: settings.storage,
@@ -116,6 +128,16 @@ logged (messages, values, rejected lines, files created, lag).`;
       limits: settings.limits,
       allowRelay: flags['allow-relay'],
     });
+    if (flags.aggregate) {
+      startAggregator(life, {
+        dataDir: settings.dataDir,
+        store,
+        writer,
+        storage,
+        graphsDir: settings.graphsDir,
+        logger,
+      });
+    }
     const consumers = brokerConsumers({
       mqttUrl: settings.mqttUrl,
       amqpUrl: settings.amqpUrl,

@@ -14,6 +14,7 @@ import { parseListenAddress } from '../core/runtime/address.js';
 import { Lifecycle } from '../core/runtime/lifecycle.js';
 import {
   openRuntimeStore,
+  startAggregator,
   startEmbeddedBroker,
   startLocalRrdcached,
   startReceiver,
@@ -150,13 +151,21 @@ Stop it with Ctrl-C or SIGTERM: in-flight values are stored first.`;
           {
             title: `MQTT broker ${flags['mqtt-listen']}`,
             start: async () => {
-              ingestor = startWritePath(life, {
+              const writePath = startWritePath(life, {
                 dataDir: settings.dataDir,
                 rrdcached,
                 store: started(store),
                 logger,
                 limits: settings.limits,
-              }).ingestor;
+              });
+              ingestor = writePath.ingestor;
+              startAggregator(life, {
+                dataDir: settings.dataDir,
+                store: started(store),
+                writer: writePath.writer,
+                graphsDir: settings.graphsDir,
+                logger,
+              });
               const embedded = await startEmbeddedBroker(life, { ...mqtt, logger });
               broker = embedded.broker;
               brokerPort = embedded.port;

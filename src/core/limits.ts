@@ -23,6 +23,12 @@ export const DEFAULT_LIMITS: Readonly<IngestLimits> = {
   maxValueBytes: 1024,
 };
 
+/**
+ * Metrics per host and plugin whose newest value the store keeps for rankings and service
+ * graphs (the first ones of a message); the rest are still written to their RRD files.
+ */
+export const MAX_LATEST_VALUES_PER_PLUGIN = 500;
+
 /** `[limits]` keys in kurado.toml, per field. */
 export const LIMIT_KEYS: Readonly<Record<keyof IngestLimits, string>> = {
   maxFilesPerHost: 'max_files_per_host',

@@ -139,6 +139,9 @@ export class FakeMetaStore implements MetaStore {
   async lastReceivedOfPlugin(): Promise<Map<string, number>> {
     return notUsed();
   }
+  async latestValues(): Promise<never[]> {
+    return notUsed();
+  }
   async statuses(): Promise<Map<string, never>> {
     return notUsed();
   }

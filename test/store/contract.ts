@@ -652,6 +652,47 @@ export function metaStoreContract(dialect: string, open: () => Promise<StoreUnde
       });
     });
 
+    it('keeps the latest values per host+plugin and the ones before them, ignoring older or repeated batches', async () => {
+      const values = (load: number, cpu: number, at: number) => ({
+        'loadavg-1.gauge': [load, at] as [number, number],
+        'cpu-user.derive': [cpu, at] as [number, number],
+      });
+      const latest = (host: string, plugin: string, at: number, load: number, cpu: number) => ({
+        host,
+        plugin,
+        at,
+        values: values(load, cpu, at),
+      });
+      await store.writeBatch(batch(T, { latest: [latest('10.0.0.1', 'base', T - 60, 0.5, 1000)] }));
+      expect(await store.latestValues()).toEqual([
+        { host: '10.0.0.1', plugin: 'base', at: T - 60, values: values(0.5, 1000, T - 60) },
+      ]);
+      await store.writeBatch(
+        batch(T + 60, {
+          latest: [latest('10.0.0.1', 'base', T, 0.75, 1600), latest('10.0.0.2', 'nginx:80', T, 3, 9)],
+        }),
+      );
+      // A redelivered (same time) and a late, older batch change nothing.
+      await store.writeBatch(batch(T + 61, { latest: [latest('10.0.0.1', 'base', T, 0.75, 1600)] }));
+      await store.writeBatch(batch(T + 62, { latest: [latest('10.0.0.1', 'base', T - 120, 9, 1)] }));
+      const rows = (await store.latestValues()).sort((a, b) => a.host.localeCompare(b.host));
+      expect(rows).toEqual([
+        {
+          host: '10.0.0.1',
+          plugin: 'base',
+          at: T,
+          values: values(0.75, 1600, T),
+          previous: { at: T - 60, values: values(0.5, 1000, T - 60) },
+        },
+        { host: '10.0.0.2', plugin: 'nginx:80', at: T, values: values(3, 9, T) },
+      ]);
+      expect((await store.latestValues(['nginx:80'])).map((r) => r.host)).toEqual(['10.0.0.2']);
+      expect(await store.latestValues(['mysql'])).toEqual([]);
+      await store.upsertHosts([host('10.0.0.1')]);
+      await store.removeHosts(['10.0.0.1']);
+      expect((await store.latestValues()).map((r) => r.host)).toEqual(['10.0.0.2']);
+    });
+
     it('expire() deletes expired meta and warnings and says how many', async () => {
       // A store that leaves expiry to the caller, so the counts are this test's own.
       const manual = await subject.another({ autoExpire: false });

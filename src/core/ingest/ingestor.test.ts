@@ -51,6 +51,49 @@ describe('Ingestor (fake writer and store)', () => {
     expect(store.batches[0]?.receivedAt).toBe(NOW);
   });
 
+  it('hands the store the newest value of each metric per host+plugin, without unknowns', async () => {
+    const { store, ingestor } = setup();
+    await ingestor.ingest([
+      agentMessage('web1', 2, `nginx.metrics.reqs.derive\t77\t${NOW - 60}\n`),
+      agentMessage('web1', 1, `base.metrics.memory-used.gauge\tU\t${NOW - 60}\n`),
+      agentMessage('web2', 1),
+    ]);
+    const latest = store.batches[0]?.latest ?? [];
+    expect(latest.sort((a, b) => `${a.host}${a.plugin}`.localeCompare(`${b.host}${b.plugin}`))).toEqual([
+      {
+        host: 'web1',
+        plugin: 'base',
+        at: NOW - 480,
+        values: { 'loadavg-1.gauge': [0.2, NOW - 480], 'cpu-user.derive': [1002, NOW - 480] },
+      },
+      { host: 'web1', plugin: 'nginx', at: NOW - 60, values: { 'reqs.derive': [77, NOW - 60] } },
+      {
+        host: 'web2',
+        plugin: 'base',
+        at: NOW - 540,
+        values: { 'loadavg-1.gauge': [0.1, NOW - 540], 'cpu-user.derive': [1001, NOW - 540] },
+      },
+    ]);
+  });
+
+  it('keeps no latest value of a metric whose file the files-per-host limit refused', async () => {
+    const writer = new FakeRrdWriter();
+    const store = new FakeMetaStore();
+    const ingestor = new Ingestor({
+      dataDir: DATA,
+      writer,
+      store,
+      now: () => NOW,
+      limits: { maxFilesPerHost: 2 },
+      listHostFiles: async () => [],
+    });
+    await ingestor.ingest([agentMessage('web1', 1, `base.metrics.memory-used.gauge\t5\t${NOW - 540}\n`)]);
+    expect(Object.keys(store.batches[0]?.latest?.[0]?.values ?? {}).sort()).toEqual([
+      'cpu-user.derive',
+      'loadavg-1.gauge',
+    ]);
+  });
+
   it('counts a redelivered message as duplicates, with no warning', async () => {
     const { store, ingestor } = setup();
     await ingestor.ingest([agentMessage('web1', 1)]);

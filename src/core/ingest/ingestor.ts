@@ -5,6 +5,7 @@ import {
   type IngestLimits,
   LIMIT_KEYS,
   longerThanBytes,
+  MAX_LATEST_VALUES_PER_PLUGIN,
   META_LIMIT_WARNING,
   WARNINGS_LIMIT_WARNING,
 } from '../limits.js';
@@ -20,7 +21,7 @@ import {
 } from '../rrd/layout.js';
 import type { RrdUpdate, RrdWriter } from '../rrd/types.js';
 import type { HostStorage } from '../storage/sharded.js';
-import type { MetaStore } from '../store/types.js';
+import type { LatestValues, MetaStore } from '../store/types.js';
 import { FileLimit } from './file-limit.js';
 import { ListedHosts } from './listed-hosts.js';
 
@@ -156,6 +157,7 @@ export class Ingestor {
     /** host → wire key → path of files this process has not admitted before. */
     const newFiles = new Map<string, Map<string, string>>();
     const refusals = new Refusals();
+    const latest = new LatestValuesCollector();
     /** Per message, host → its rejected lines (one warning each, for hosts that are accepted). */
     const rejections: Map<string, Rejection[]>[] = [];
     let rejectedCount = 0;
@@ -184,6 +186,8 @@ export class Ingestor {
         byKey.set(key, path);
       }
       updates.push({ path, type: parsedKey.type, timestamp, value });
+      if (value !== null)
+        latest.note(host, parsedKey.plugin, parsedKey.name, parsedKey.type, value, timestamp);
       if (host !== messageHost && this.storage) {
         const relayed = relayedHosts.get(messageIndex);
         if (relayed) relayed.add(host);
@@ -325,7 +329,13 @@ export class Ingestor {
     const receivedPairs = [...received].flatMap(([host, plugins]) =>
       [...plugins].map((plugin) => ({ host, plugin })),
     );
-    await this.store.writeBatch({ meta, warnings, received: receivedPairs, receivedAt: now });
+    await this.store.writeBatch({
+      meta,
+      warnings,
+      received: receivedPairs,
+      receivedAt: now,
+      latest: latest.values(refusals.refusedFiles),
+    });
 
     return {
       messages: messages.length,
@@ -358,6 +368,8 @@ export class Ingestor {
           if (!refused.has(path)) continue;
           refusedPaths.add(path);
           refusals.add(host, 'files', key);
+          const parts = parseRrdPath(this.dataDir, path);
+          refusals.refusedFiles.add(`${host}\u0000${parts?.plugin}\u0000${parts?.metric}`);
         }
         refusals.fileCounts.set(host, this.files.count(host) ?? 0);
       }),
@@ -377,6 +389,8 @@ class Refusals {
   readonly byHost = new Map<string, Map<RefusalKind, { count: number; first: string }>>();
   /** Files counted for a host that had new files refused. */
   readonly fileCounts = new Map<string, number>();
+  /** `host\0plugin\0name.type` of metrics whose files the files-per-host limit refused. */
+  readonly refusedFiles = new Set<string>();
 
   add(host: string, kind: RefusalKind, first: string): void {
     this.total++;
@@ -447,6 +461,52 @@ class Refusals {
 
 function describe(entry: { count: number; first: string } | undefined, why: string): string | undefined {
   return entry ? `${entry.count} ${why} (first: ${entry.first})` : undefined;
+}
+
+/**
+ * The newest value of every metric per host+plugin in one batch, for the store's latest values
+ * (rankings and service graphs read them instead of every RRD file). Lines of one plugin come
+ * together in a message, so the entry of the previous value is usually the one needed.
+ */
+class LatestValuesCollector {
+  private readonly entries = new Map<string, LatestValues & { count: number }>();
+  private last: (LatestValues & { count: number }) | undefined;
+
+  note(host: string, plugin: string, name: string, type: string, value: number, timestamp: number): void {
+    let entry = this.last;
+    if (entry === undefined || entry.host !== host || entry.plugin !== plugin) {
+      const key = `${host}\u0000${plugin}`;
+      entry = this.entries.get(key);
+      if (entry === undefined) {
+        entry = { host, plugin, at: timestamp, values: {}, count: 0 };
+        this.entries.set(key, entry);
+      }
+      this.last = entry;
+    }
+    const metric = `${name}.${type}`;
+    const before = entry.values[metric];
+    if (before === undefined) {
+      if (entry.count >= MAX_LATEST_VALUES_PER_PLUGIN) return;
+      entry.count++;
+    } else if (before[1] > timestamp) return;
+    entry.values[metric] = [value, timestamp];
+    if (timestamp > entry.at) entry.at = timestamp;
+  }
+
+  /** One entry per host+plugin, without metrics whose files were refused (`host\0plugin\0metric`). */
+  values(refused: ReadonlySet<string>): LatestValues[] {
+    const out: LatestValues[] = [];
+    for (const { host, plugin, at, values } of this.entries.values()) {
+      if (refused.size > 0) {
+        for (const metric of Object.keys(values)) {
+          if (refused.has(`${host}\u0000${plugin}\u0000${metric}`)) delete values[metric];
+        }
+        if (Object.keys(values).length === 0) continue;
+      }
+      out.push({ host, plugin, at, values });
+    }
+    return out;
+  }
 }
 
 function filterInPlace<T>(list: T[], keep: (item: T) => boolean): void {

@@ -1,6 +1,7 @@
 import { type Dirent, readdirSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
+import { AGGREGATES_DIRECTORY, RESERVED_HOST_NAMES } from '../protocol/host.js';
 import { DS_TYPES, type DsType } from '../protocol/types.js';
 
 const SAFE_BYTE = /^[A-Za-z0-9_.-]$/;
@@ -153,9 +154,32 @@ function listNames(directory: string, directories: boolean): string[] {
   return out.sort();
 }
 
-/** Hosts with a directory under data_dir, sorted; directories Kurado did not create are left out. */
+/**
+ * Hosts with a directory under data_dir, sorted; directories Kurado did not create, and its own
+ * (the service summaries), are left out.
+ */
 export function listHosts(dataDir: string): string[] {
-  return listNames(dataDir, true);
+  return listNames(dataDir, true).filter((name) => !RESERVED_HOST_NAMES.has(name));
+}
+
+/**
+ * Root of one service's summary files: `<data_dir>/kurado.aggregates/<service>`. Below it the
+ * layout is the hosts' one with the label (`%`, the empty name, for the whole service) in the
+ * host's place: `<label>/<plugin name>/<name>.gauge.rrd`, so rrdFilePath and the graph code apply.
+ */
+export function aggregateRoot(dataDir: string, service: string): string {
+  return path.join(dataDir, AGGREGATES_DIRECTORY, escapePathComponent(service));
+}
+
+/** A summary file: `<data_dir>/kurado.aggregates/<service>/<label>/<plugin>/<name>.gauge.rrd`. */
+export function aggregateFilePath(
+  dataDir: string,
+  service: string,
+  label: string,
+  plugin: string,
+  name: string,
+): string {
+  return rrdFilePath(aggregateRoot(dataDir, service), label, plugin, name, 'gauge');
 }
 
 /** Plugin identifiers with a directory under the host's, sorted. */

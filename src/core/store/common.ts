@@ -20,8 +20,11 @@ import {
   type HostStatus,
   type HostStatusReport,
   type LastReceived,
+  type LatestValues,
+  type LatestValuesRow,
   META_TTL_SECONDS,
   type MetaEntry,
+  type MetricValues,
   type PluginSettings,
   type StoreBatch,
   UNREGISTERED_SERVICE,
@@ -166,6 +169,51 @@ export function toWarningEntry(row: WarningDbRow): WarningEntry {
     message: String(row.message),
     timestamp: Number(row.reported_at),
   };
+}
+
+export interface LatestDbRow {
+  host: string;
+  plugin: string;
+  at: DbNumber;
+  latest: string;
+  previous_at: DbNumber | null;
+  previous: string | null;
+}
+
+/** Latest values, all or of some plugins (`?` per plugin). */
+export function latestValuesSql(plugins: number): string {
+  const base = 'SELECT host, plugin, at, latest, previous_at, previous FROM latest_values';
+  return plugins === 0 ? base : `${base} WHERE plugin IN (${Array(plugins).fill('?').join(', ')})`;
+}
+
+function parseValues(text: string): MetricValues {
+  try {
+    const parsed = JSON.parse(text) as unknown;
+    return parsed !== null && typeof parsed === 'object' ? (parsed as MetricValues) : {};
+  } catch {
+    return {};
+  }
+}
+
+export function toLatestValuesRow(row: LatestDbRow): LatestValuesRow {
+  const out: LatestValuesRow = {
+    host: String(row.host),
+    plugin: String(row.plugin),
+    at: Number(row.at),
+    values: parseValues(row.latest),
+  };
+  if (row.previous !== null && row.previous_at !== null) {
+    out.previous = { at: Number(row.previous_at), values: parseValues(row.previous) };
+  }
+  return out;
+}
+
+/** The rows of a batch's latest values, sorted by key (MySQL takes row locks in that order). */
+export function latestRows(latest: readonly LatestValues[] | undefined): (string | number)[][] {
+  if (!latest || latest.length === 0) return [];
+  return [...latest]
+    .sort((a, b) => compareKeys([a.host, a.plugin], [b.host, b.plugin]))
+    .map((l) => [l.host, l.plugin, l.at, JSON.stringify(l.values)]);
 }
 
 export interface ReceivedDbRow {

@@ -144,6 +144,34 @@ export const MIGRATIONS: readonly Migration[] = [
       ) ${MYSQL_TABLE}`,
     ],
   },
+  {
+    version: 4,
+    name: 'latest_values (newest metric values per host+plugin, for rankings and aggregates)',
+    sqlite: [
+      `CREATE TABLE latest_values (
+        host TEXT NOT NULL,
+        plugin TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        latest TEXT NOT NULL,
+        previous_at INTEGER,
+        previous TEXT,
+        PRIMARY KEY (host, plugin)
+      ) WITHOUT ROWID`,
+      'CREATE INDEX latest_values_plugin ON latest_values (plugin)',
+    ],
+    mysql: [
+      `CREATE TABLE IF NOT EXISTS latest_values (
+        host VARCHAR(255) NOT NULL,
+        plugin VARCHAR(191) NOT NULL,
+        at BIGINT NOT NULL,
+        latest MEDIUMTEXT NOT NULL,
+        previous_at BIGINT NULL,
+        previous MEDIUMTEXT NULL,
+        PRIMARY KEY (host, plugin),
+        KEY latest_values_plugin (plugin)
+      ) ${MYSQL_TABLE}`,
+    ],
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = Math.max(...MIGRATIONS.map((m) => m.version));

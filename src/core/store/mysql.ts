@@ -25,7 +25,10 @@ import {
   HOST_COLUMNS,
   type HostRow,
   hostValues,
+  type LatestDbRow,
   type LiveMetaRow,
+  latestRows,
+  latestValuesSql,
   type MetaDbRow,
   metaArgs,
   READ_SQL,
@@ -42,6 +45,7 @@ import {
   statusSql,
   storeState,
   toLastReceived,
+  toLatestValuesRow,
   toMetaEntry,
   toWarningEntry,
   unregisteredHost,
@@ -54,6 +58,7 @@ import {
   type HostStatus,
   type HostStatusReport,
   type LastReceived,
+  type LatestValuesRow,
   META_TTL_SECONDS,
   type MetaEntry,
   type MetaStore,
@@ -357,7 +362,7 @@ export class MysqlStore implements MetaStore {
     await this.transaction('removing hosts', async (c) => {
       for (const chunk of chunks([...addresses].sort(), ROWS_PER_STATEMENT)) {
         await c.query('DELETE FROM hosts WHERE address IN (?)', [chunk]);
-        for (const table of ['meta', 'warnings', 'last_received']) {
+        for (const table of ['meta', 'warnings', 'last_received', 'latest_values']) {
           await c.query(`DELETE FROM ${table} WHERE host IN (?)`, [chunk]);
         }
       }
@@ -379,7 +384,14 @@ export class MysqlStore implements MetaStore {
 
   async writeBatch(batch: StoreBatch): Promise<void> {
     const received = receivedRows(batch.received, batch.receivedAt);
-    if (batch.meta.length === 0 && batch.warnings.length === 0 && received.length === 0) return;
+    const latest = latestRows(batch.latest);
+    if (
+      batch.meta.length === 0 &&
+      batch.warnings.length === 0 &&
+      received.length === 0 &&
+      latest.length === 0
+    )
+      return;
     const questions = boundsQuestions(batch, this.state.metaCache);
     const meta = await this.transaction('writing a batch', async (c) => {
       const { meta, warnings } = boundedRows(
@@ -416,6 +428,18 @@ export class MysqlStore implements MetaStore {
           `INSERT INTO last_received (host, plugin, received_at) VALUES ?
            ON DUPLICATE KEY UPDATE received_at = GREATEST(received_at, VALUES(received_at))`,
           [chunk.map((r) => [r.host, r.plugin, r.receivedAt])],
+        );
+      }
+      for (const chunk of chunks(latest, ROWS_PER_STATEMENT)) {
+        // Assignments run left to right: previous takes latest and at before they are overwritten.
+        await c.query(
+          `INSERT INTO latest_values (host, plugin, at, latest) VALUES ?
+           ON DUPLICATE KEY UPDATE
+             previous = IF(VALUES(at) > at, latest, previous),
+             previous_at = IF(VALUES(at) > at, at, previous_at),
+             latest = IF(VALUES(at) >= at, VALUES(latest), latest),
+             at = GREATEST(at, VALUES(at))`,
+          [chunk],
         );
       }
       return meta;
@@ -469,6 +493,15 @@ export class MysqlStore implements MetaStore {
   async lastReceived(host: string): Promise<LastReceived[]> {
     const rows = await this.select<ReceivedDbRow>(READ_SQL.lastReceived, [host], 'reading last-received');
     return rows.map(toLastReceived);
+  }
+
+  async latestValues(plugins?: string[]): Promise<LatestValuesRow[]> {
+    const rows = await this.select<LatestDbRow>(
+      latestValuesSql(plugins?.length ?? 0),
+      plugins ?? [],
+      'reading latest values',
+    );
+    return rows.map(toLatestValuesRow);
   }
 
   async lastReceivedOfPlugin(plugin: string): Promise<Map<string, number>> {

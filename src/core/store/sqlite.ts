@@ -18,7 +18,10 @@ import {
   HOST_COLUMNS,
   type HostRow,
   hostValues,
+  type LatestDbRow,
   type LiveMetaRow,
+  latestRows,
+  latestValuesSql,
   type MetaDbRow,
   metaArgs,
   READ_SQL,
@@ -35,6 +38,7 @@ import {
   statusSql,
   storeState,
   toLastReceived,
+  toLatestValuesRow,
   toMetaEntry,
   toWarningEntry,
   unregisteredHost,
@@ -47,6 +51,7 @@ import {
   type HostStatus,
   type HostStatusReport,
   type LastReceived,
+  type LatestValuesRow,
   META_TTL_SECONDS,
   type MetaEntry,
   type MetaStore,
@@ -225,7 +230,7 @@ export class SqliteStore implements MetaStore {
   }
 
   async removeHosts(addresses: string[]): Promise<void> {
-    const tables = ['hosts', 'meta', 'warnings', 'last_received'] as const;
+    const tables = ['hosts', 'meta', 'warnings', 'last_received', 'latest_values'] as const;
     const statements = tables.map((table) =>
       this.statement(`DELETE FROM ${table} WHERE ${table === 'hosts' ? 'address' : 'host'} = ?`),
     );
@@ -249,7 +254,14 @@ export class SqliteStore implements MetaStore {
 
   async writeBatch(batch: StoreBatch): Promise<void> {
     const received = receivedRows(batch.received, batch.receivedAt);
-    if (batch.meta.length === 0 && batch.warnings.length === 0 && received.length === 0) return;
+    const latest = latestRows(batch.latest);
+    if (
+      batch.meta.length === 0 &&
+      batch.warnings.length === 0 &&
+      received.length === 0 &&
+      latest.length === 0
+    )
+      return;
     const questions = boundsQuestions(batch, this.state.metaCache);
     // In SQLite a prepared statement per row inside one transaction is as fast as a multi-row
     // statement: there is no network round trip to save.
@@ -269,6 +281,15 @@ export class SqliteStore implements MetaStore {
       `INSERT INTO last_received (host, plugin, received_at) VALUES (?, ?, ?)
        ON CONFLICT (host, plugin) DO UPDATE SET received_at = MAX(received_at, excluded.received_at)`,
     );
+    // Every SET expression sees the row as it was: the old latest becomes previous when newer came.
+    const upsertLatest = this.statement(
+      `INSERT INTO latest_values (host, plugin, at, latest) VALUES (?, ?, ?, ?)
+       ON CONFLICT (host, plugin) DO UPDATE SET
+         previous_at = CASE WHEN excluded.at > at THEN at ELSE previous_at END,
+         previous = CASE WHEN excluded.at > at THEN latest ELSE previous END,
+         latest = CASE WHEN excluded.at >= at THEN excluded.latest ELSE latest END,
+         at = MAX(at, excluded.at)`,
+    );
     // IMMEDIATE: the bounds read what other processes committed, and nobody writes in between.
     const meta = this.db
       .transaction(() => {
@@ -283,6 +304,7 @@ export class SqliteStore implements MetaStore {
         for (const w of warnings)
           insertWarning.run(w.host, w.plugin, w.name, w.message, w.reportedAt, w.receivedAt);
         for (const r of received) upsertReceived.run(r.host, r.plugin, r.receivedAt);
+        for (const row of latest) upsertLatest.run(...row);
         return meta;
       })
       .immediate();
@@ -320,6 +342,13 @@ export class SqliteStore implements MetaStore {
 
   async lastReceived(host: string): Promise<LastReceived[]> {
     return (this.statement(READ_SQL.lastReceived).all(host) as ReceivedDbRow[]).map(toLastReceived);
+  }
+
+  async latestValues(plugins?: string[]): Promise<LatestValuesRow[]> {
+    const rows = this.statement(latestValuesSql(plugins?.length ?? 0)).all(
+      ...(plugins ?? []),
+    ) as LatestDbRow[];
+    return rows.map(toLatestValuesRow);
   }
 
   async lastReceivedOfPlugin(plugin: string): Promise<Map<string, number>> {

@@ -86,6 +86,27 @@ export interface LastReceived {
   at: number;
 }
 
+/** metric key (`name.type`) → [value, epoch seconds of the sample]. */
+export type MetricValues = Record<string, [number, number]>;
+
+/** The newest value of each metric one host's plugin sent, as the Ingestor saw it pass. */
+export interface LatestValues {
+  host: string;
+  plugin: string;
+  /** Newest sample time among `values`, epoch seconds. */
+  at: number;
+  values: MetricValues;
+}
+
+/** A host's plugin's latest values and the ones stored before them (counters need both for a rate). */
+export interface LatestValuesRow {
+  host: string;
+  plugin: string;
+  at: number;
+  values: MetricValues;
+  previous?: { at: number; values: MetricValues };
+}
+
 /** One group commit of the Ingestor: everything non-RRD from many messages, in one transaction. */
 export interface StoreBatch {
   meta: MetaValue[];
@@ -94,6 +115,8 @@ export interface StoreBatch {
   received: { host: string; plugin: string }[];
   /** Receiver clock, epoch seconds. */
   receivedAt: number;
+  /** Newest values per host+plugin (at most one entry each), kept for rankings and aggregates. */
+  latest?: LatestValues[];
 }
 
 export type HostStatus = 'ok' | 'warn' | 'critical' | 'unknown';
@@ -157,6 +180,11 @@ export interface MetaStore {
   /** Warnings of the last 5 minutes for a host, newest first. */
   warnings(host: string, now: number): Promise<WarningEntry[]>;
   lastReceived(host: string): Promise<LastReceived[]>;
+  /**
+   * Latest values (and the ones before) of every host+plugin, or of the plugins named; hosts
+   * removed from the store are gone from here too.
+   */
+  latestValues(plugins?: string[]): Promise<LatestValuesRow[]>;
   /** host → when `plugin` was last received, for every host that ever delivered it. */
   lastReceivedOfPlugin(plugin: string): Promise<Map<string, number>>;
   /**
