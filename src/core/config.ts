@@ -43,6 +43,8 @@ export interface KuradoConfig {
 export type ConfigOverrides = Partial<Omit<KuradoConfig, 'web' | 'pull' | 'limits' | 'storage'>> & {
   web?: Partial<KuradoConfig['web']>;
   pull?: Partial<KuradoConfig['pull']>;
+  /** Command-line flags for single limits (`receive --max-message-bytes`); above `[limits]`. */
+  limits?: Partial<IngestLimits>;
 };
 
 export class ConfigError extends Error {
@@ -156,7 +158,7 @@ export function loadConfig(options: {
       allowFrom,
     },
     pull: { concurrency, queue: pullQueue, timeoutSeconds },
-    limits: readLimits(file.limits, where),
+    limits: { ...readLimits(file.limits, where), ...options.overrides?.limits },
     storage: [],
   };
   const rrdcached = options.overrides?.rrdcached ?? env.KURADO_RRDCACHED ?? str(file.rrdcached, 'rrdcached');

@@ -18,6 +18,8 @@ export interface GroupCommitOptions {
   logger?: Logger;
   /** Most messages in one commit (one rrdcached BATCH, one store transaction). */
   maxMessages?: number;
+  /** Most payload bytes in one commit (a bigger message still goes, alone); default unbounded. */
+  maxBytes?: number;
   /** How long the first message of a batch may wait for company, milliseconds. */
   maxDelayMs?: number;
   /** How long a round waits for the sources of the previous round, milliseconds. */
@@ -57,6 +59,7 @@ export class GroupCommitter {
   private stopped = false;
   private paused = false;
   private readonly maxMessages: number;
+  private readonly maxBytes: number;
   private readonly maxDelayMs: number;
   private readonly roundWaitMs: number;
   /** Sources of the last commit: the next round waits for each of them. */
@@ -69,6 +72,7 @@ export class GroupCommitter {
 
   constructor(private readonly options: GroupCommitOptions) {
     this.maxMessages = options.maxMessages ?? 2000;
+    this.maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY;
     this.maxDelayMs = options.maxDelayMs ?? 20;
     this.roundWaitMs = options.roundWaitMs ?? 250;
     this.retryInitialMs = options.retryInitialMs ?? 500;
@@ -94,6 +98,16 @@ export class GroupCommitter {
     this.pending.push(delivery);
     if (delivery.source !== undefined && this.expected.has(delivery.source))
       this.arrived.add(delivery.source);
+    this.schedule();
+  }
+
+  /**
+   * `source` handed over its next message to another committer (CommitLanes): the round this
+   * one waits for need not wait for it.
+   */
+  handedOver(source: string): void {
+    if (!this.expected.has(source)) return;
+    this.arrived.add(source);
     this.schedule();
   }
 
@@ -164,7 +178,12 @@ export class GroupCommitter {
     this.heldRetryTimer = false;
     if (this.running || this.paused || this.pending.length + this.held.length === 0) return;
     if (this.stopped && this.pending.length === 0) return;
-    const batch = [...this.held, ...this.pending.splice(0, this.maxMessages)];
+    let take = 0;
+    for (let bytes = 0; take < this.pending.length && take < this.maxMessages; take++) {
+      bytes += (this.pending[take] as Delivery).payload.length;
+      if (take > 0 && bytes > this.maxBytes) break;
+    }
+    const batch = [...this.held, ...this.pending.splice(0, take)];
     this.held = [];
     this.expected = new Set();
     for (const delivery of batch) if (delivery.source !== undefined) this.expected.add(delivery.source);

@@ -6,11 +6,12 @@ import {
   LIMIT_KEYS,
   longerThanBytes,
   MAX_LATEST_VALUES_PER_PLUGIN,
+  MESSAGE_LIMIT_WARNING,
   META_LIMIT_WARNING,
   WARNINGS_LIMIT_WARNING,
 } from '../limits.js';
 import type { Logger } from '../log.js';
-import { type MetricSink, parseMessageTo } from '../protocol/lines.js';
+import { type MetricSink, SlicedParse } from '../protocol/lines.js';
 import type { MetaValue, Rejection, WarnValue } from '../protocol/types.js';
 import {
   hostDirectory,
@@ -20,6 +21,7 @@ import {
   withoutServerPaths,
 } from '../rrd/layout.js';
 import type { RrdUpdate, RrdWriter } from '../rrd/types.js';
+import { Slicer, yieldToEventLoop } from '../slices.js';
 import type { HostStorage } from '../storage/sharded.js';
 import type { LatestValues, MetaStore } from '../store/types.js';
 import { FileLimit } from './file-limit.js';
@@ -45,7 +47,8 @@ export interface IngestReport {
   failed: number;
   /**
    * Values, meta and warnings refused by a per-host limit (files, counts, value length), and
-   * messages refused whole (a topic naming a listed host's hostname).
+   * messages refused whole (a topic naming a listed host's hostname, a message above
+   * limits.max_message_bytes) or cut (the lines past limits.max_message_lines).
    */
   refused: number;
   newHosts: string[];
@@ -139,6 +142,14 @@ export class Ingestor {
     return this.optionsOf(host).maxFiles;
   }
 
+  /**
+   * Whether this process has stored `host` recently (and so knows its files): a host it does not
+   * know probably needs new files, which CommitLanes sends to the slow lane.
+   */
+  knowsHost(host: string): boolean {
+    return this.files.count(host) !== undefined;
+  }
+
   /** Forget what this process counted for `hosts` (their files were removed). */
   forgetHosts(hosts: Iterable<string>): void {
     for (const host of hosts) this.files.forget(host);
@@ -177,13 +188,17 @@ export class Ingestor {
       }
       let path = this.files.admitted(host, key);
       if (path === undefined) {
-        path = rrdFilePath(this.dataDir, host, parsedKey.plugin, parsedKey.name, parsedKey.type);
         let byKey = newFiles.get(host);
         if (byKey === undefined) {
           byKey = new Map();
           newFiles.set(host, byKey);
         }
-        byKey.set(key, path);
+        // A big message names each new file many times: build its path once.
+        path = byKey.get(key);
+        if (path === undefined) {
+          path = rrdFilePath(this.dataDir, host, parsedKey.plugin, parsedKey.name, parsedKey.type);
+          byKey.set(key, path);
+        }
       }
       updates.push({ path, type: parsedKey.type, timestamp, value });
       if (value !== null)
@@ -197,11 +212,17 @@ export class Ingestor {
       noteReceived(received, host, parsedKey.plugin);
     };
 
+    const slicer = new Slicer();
     for (const [index, message] of messages.entries()) {
       messageIndex = index;
       messageHost = message.host;
       if (messageHost !== undefined && this.storage?.isDown(messageHost)) {
         deferred.push(index);
+        continue;
+      }
+      if (longerThanBytes(message.payload, limits.maxMessageBytes)) {
+        refusals.oversized++;
+        this.refuseMessage(message, now, warnings);
         continue;
       }
       if (messageHost !== undefined) {
@@ -216,11 +237,27 @@ export class Ingestor {
         }
       }
       const mayRelay = messageHost === undefined ? this.allowRelay : this.optionsOf(messageHost).relay;
-      const parsed = parseMessageTo(
+      const parse = new SlicedParse(
         message.payload,
         messageHost === undefined ? { now, mayRelay } : { host: messageHost, now, mayRelay },
         onMetric,
       );
+      // In slices across messages too: 2,000 messages of 50 lines are as long as one of 100,000.
+      for (;;) {
+        const before = parse.lines;
+        const done = parse.next(Math.min(slicer.left, limits.maxMessageLines - before));
+        if (slicer.count(parse.lines - before)) await yieldToEventLoop();
+        if (done) break;
+        if (parse.lines >= limits.maxMessageLines) {
+          refusals.add(messageHost ?? '', 'lines', `line ${parse.lines + 1}`);
+          this.logger?.warn(
+            { host: messageHost, maxLines: limits.maxMessageLines },
+            `lines after line ${limits.maxMessageLines} of a message refused (limits.${LIMIT_KEYS.maxMessageLines})`,
+          );
+          break;
+        }
+      }
+      const parsed = parse.result;
       const metaCounts = new Map<string, number>();
       for (const value of parsed.meta) {
         if (value.host !== messageHost && this.listed.shadowedBy(value.host) !== undefined) {
@@ -346,11 +383,24 @@ export class Ingestor {
       duplicates: report.duplicates,
       created: report.created,
       failed: report.failed.length,
-      refused: refusals.total + refusals.shadowed,
+      refused: refusals.total + refusals.shadowed + refusals.oversized,
       newHosts,
       lagSeconds: newest === 0 ? 0 : Math.max(0, now - newest),
       ...(deferred.length > 0 ? { deferred } : {}),
     };
+  }
+
+  /**
+   * A message above limits.max_message_bytes is refused unparsed. Its topic host (not a line's
+   * address: none was read) gets the warning, without being registered by it.
+   */
+  private refuseMessage(message: InboundMessage, now: number, warnings: WarnValue[]): void {
+    const bytes = Buffer.byteLength(message.payload);
+    const why = `message of ${bytes} bytes refused: larger than ${this.limits.maxMessageBytes} bytes (limits.${LIMIT_KEYS.maxMessageBytes} in kurado.toml, receive --max-message-bytes)`;
+    this.logger?.warn({ host: message.host, bytes, maxBytes: this.limits.maxMessageBytes }, why);
+    if (message.host !== undefined && this.listed.shadowedBy(message.host) === undefined) {
+      warnings.push({ host: message.host, ...MESSAGE_LIMIT_WARNING, message: why, timestamp: now });
+    }
   }
 
   /** Ask the files-per-host limit about files new to this process; drop updates of refused ones. */
@@ -379,12 +429,14 @@ export class Ingestor {
   }
 }
 
-type RefusalKind = 'files' | 'metaCount' | 'metaLong' | 'warningCount' | 'warningLong';
+type RefusalKind = 'files' | 'metaCount' | 'metaLong' | 'warningCount' | 'warningLong' | 'lines';
 
 /** What per-host limits refused in one batch, turned into one warning per host and limit. */
 class Refusals {
   /** Messages and lines naming a listed host's hostname instead of its address. */
   shadowed = 0;
+  /** Messages above limits.max_message_bytes, refused unparsed. */
+  oversized = 0;
   total = 0;
   readonly byHost = new Map<string, Map<RefusalKind, { count: number; first: string }>>();
   /** Files counted for a host that had new files refused. */
@@ -427,6 +479,15 @@ class Refusals {
           host,
           ...FILES_LIMIT_WARNING,
           message: `${files.count} new metric(s) refused (first: ${files.first}): the host has ${this.fileCounts.get(host) ?? 0} metric files and may have ${maxFilesOf(host)} (max_files in hosts.toml, limits.${LIMIT_KEYS.maxFilesPerHost} in kurado.toml); existing metrics keep updating`,
+          timestamp: now,
+        });
+      }
+      const lines = kinds.get('lines');
+      if (lines) {
+        out.push({
+          host,
+          ...MESSAGE_LIMIT_WARNING,
+          message: `${lines.count} message(s) cut: lines from ${lines.first} on refused, more than ${limits.maxMessageLines} lines in one message (limits.${LIMIT_KEYS.maxMessageLines} in kurado.toml, receive --max-message-lines)`,
           timestamp: now,
         });
       }

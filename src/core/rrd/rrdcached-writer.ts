@@ -1,12 +1,20 @@
 import path from 'node:path';
 import type { DsType } from '../protocol/types.js';
+import { SLICE_SIZE, Slicer, yieldToEventLoop } from '../slices.js';
 import { makeDirectories } from './directories.js';
 import { throwIfDataDirFull } from './disk-full.js';
 import { createArguments, nodePath } from './layout.js';
 import { quoteRrdcachedPath, RRDCACHED_MAX_LINE, RrdcachedClient, RrdcachedError } from './rrdcached.js';
 import { type RoundIo, storeFiles } from './settle.js';
 import type { RrdUpdate, RrdWriter, WriteReport } from './types.js';
-import { emptyReport, type FileValues, formatValue, groupByFile, type Operation } from './write-plan.js';
+import {
+  emptyReport,
+  FileGrouping,
+  type FileValues,
+  formatValue,
+  groupByFile,
+  type Operation,
+} from './write-plan.js';
 
 export interface RrdcachedWriterOptions {
   /** Root of the RRD tree; must be (under) the daemon's `-b` directory, as an absolute path. */
@@ -81,7 +89,12 @@ export class RrdcachedWriter implements RrdWriter {
   async write(updates: RrdUpdate[]): Promise<WriteReport> {
     const report = emptyReport();
     if (updates.length === 0) return report;
-    const files = groupByFile(updates, report);
+    const grouping = new FileGrouping();
+    for (let from = 0; from < updates.length; from += SLICE_SIZE) {
+      if (from > 0) await yieldToEventLoop();
+      grouping.add(updates, from, Math.min(updates.length, from + SLICE_SIZE));
+    }
+    const files = grouping.finish(report);
     await storeFiles(files, report, { known: this.known, dataDir: this.dataDir, io: this.io });
     if (!this.remote) await throwIfDataDirFull(report.failed, this.dataDir);
     this.remember(files);
@@ -115,9 +128,12 @@ export class RrdcachedWriter implements RrdWriter {
     const commands: string[] = [];
     // Index of the first command of each operation (an UPDATE may take several lines).
     const owner: number[] = [];
+    const slicer = new Slicer();
     for (let index = 0; index < operations.length; index++) {
       const operation = operations[index] as Operation;
       const file = operation.file;
+      if (slicer.count(operation.kind === 'create' ? 1 : operation.to - operation.from))
+        await yieldToEventLoop();
       const wirePath = quoteRrdcachedPath(this.remote ? nodePath(this.dataDir, file.path) : file.path);
       if (operation.kind === 'create') {
         commands.push(
