@@ -232,7 +232,7 @@ describe('service and label graphs over hosts that come and go', () => {
   });
 
   it('lists the service graphs, draws them as PNG, and keeps the summaries out of the host list', async () => {
-    const listed = graphs.listAggregate({ service: 'shop', label: 'frontend' });
+    const listed = await graphs.listAggregate({ service: 'shop', label: 'frontend' });
     const keys = listed.flatMap((p) => p.groups.flatMap((g) => g.graphs.map((x) => `${p.plugin}/${x.key}`)));
     expect(keys).toEqual(expect.arrayContaining(['base/cpu', 'base/loadavg-1', 'base/traffic']));
     const png = await graphs.renderAggregatePng({ ...request('shop', 'frontend', 'cpu'), term: 'day' });

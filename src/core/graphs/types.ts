@@ -77,7 +77,7 @@ export interface GraphService {
   renderPng(request: GraphRequest, meta: MetaEntry[]): Promise<Buffer>;
   exportData(request: GraphRequest, meta: MetaEntry[]): Promise<GraphData>;
   /** Service-page graphs of a service or label: per plugin name, those with summary files. */
-  listAggregate(scope: AggregateScope): PluginGraphs[];
+  listAggregate(scope: AggregateScope): Promise<PluginGraphs[]>;
   renderAggregatePng(request: AggregateGraphRequest): Promise<Buffer>;
   exportAggregateData(request: AggregateGraphRequest): Promise<GraphData>;
   close(): Promise<void>;

@@ -252,7 +252,7 @@ export function registerApiRoutes(app: FastifyInstance, context: RouteContext): 
     if (hosts.length === 0) return textError(reply, 404, `404 Not Found: unknown service "${service}"`);
     if (label !== '' && !hosts.some((h) => h.label === label))
       return textError(reply, 404, `404 Not Found: service "${service}" has no label "${label}"`);
-    const listed = graphs.listAggregate({ service, label });
+    const listed = await graphs.listAggregate({ service, label });
     const params = {
       ...rangeParams(range),
       width: range.width,

@@ -120,7 +120,7 @@ export function registerPageRoutes(app: FastifyInstance, context: RouteContext):
       now,
       hosts.map((h) => h.address),
     );
-    const listed = graphs.listAggregate({ service, label });
+    const listed = await graphs.listAggregate({ service, label });
     return page(reply, 'service', serviceView({ service, hosts, label, range, listed, statuses, now }));
   });
 
