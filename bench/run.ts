@@ -1,6 +1,6 @@
 /**
- * `npm run bench [-- name...]`: runs every bench/*.bench.ts (or those whose name contains one of
- * the arguments) one after another in its own process, so one benchmark's heap and sockets never
+ * `npm run bench [-- name... [--option value...]]`: runs every bench/*.bench.ts (or those whose
+ * name contains one of the names, each given the options) one after another in its own process, so one benchmark's heap and sockets never
  * skew the next. Each benchmark prints its own report; numbers are ratios against a baseline
  * measured in the same run, because these machines are shared and noisy.
  */
@@ -9,7 +9,11 @@ import { readdirSync } from 'node:fs';
 import path from 'node:path';
 
 const dir = path.dirname(new URL(import.meta.url).pathname);
-const filters = process.argv.slice(2);
+// `npm run bench -- scale --hosts 1000`: names first, then options passed to each benchmark.
+const args = process.argv.slice(2);
+const firstOption = args.findIndex((arg) => arg.startsWith('--'));
+const filters = firstOption === -1 ? args : args.slice(0, firstOption);
+const options = firstOption === -1 ? [] : args.slice(firstOption);
 const benches = readdirSync(dir)
   .filter((file) => file.endsWith('.bench.ts'))
   .filter((file) => filters.length === 0 || filters.some((filter) => file.includes(filter)))
@@ -25,7 +29,7 @@ process.env.KURADO_BUILT = '1';
 let failed = 0;
 for (const bench of benches) {
   console.log(`\n=== ${bench} ===`);
-  const result = spawnSync(process.execPath, ['--import', 'tsx', path.join(dir, bench)], {
+  const result = spawnSync(process.execPath, ['--import', 'tsx', path.join(dir, bench), ...options], {
     stdio: 'inherit',
   });
   if (result.status !== 0) {
