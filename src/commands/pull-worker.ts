@@ -65,7 +65,10 @@ SIGTERM finishes and stores the jobs in flight, then exits 0.`;
         concurrency,
         timeoutSeconds,
         dataDir: settings.dataDir,
-        rrdcached: settings.rrdcached ?? 'none (rrdtool -)',
+        rrdcached:
+          settings.storage.length > 0
+            ? settings.storage.map((node) => `${node.name}=${node.rrdcached}`).join(', ')
+            : (settings.rrdcached ?? 'none (rrdtool -)'),
         store: storeAddress,
       },
       'kurado pull-worker starting',
@@ -82,6 +85,7 @@ SIGTERM finishes and stores the jobs in flight, then exits 0.`;
     const { ingestor } = startWritePath(life, {
       dataDir: settings.dataDir,
       rrdcached: settings.rrdcached,
+      storage: settings.storage,
       store,
       logger,
       limits: settings.limits,

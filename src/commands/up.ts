@@ -14,6 +14,7 @@ import { parseListenAddress } from '../core/runtime/address.js';
 import { Lifecycle } from '../core/runtime/lifecycle.js';
 import {
   openRuntimeStore,
+  startAggregator,
   startEmbeddedBroker,
   startLocalRrdcached,
   startReceiver,
@@ -74,6 +75,12 @@ Stop it with Ctrl-C or SIGTERM: in-flight values are stored first.`;
 
   public async run(): Promise<void> {
     const { settings, log_: logger, flags } = this;
+    if (settings.storage.length > 0) {
+      this.error(
+        'kurado up runs everything on one machine with its own rrdcached; [[storage]] nodes are for receive, serve and graph render (see "How to scale out" in the README)',
+        { exit: 2 },
+      );
+    }
     const web = parseListenAddress(settings.web.listen, '--listen');
     const mqtt = parseListenAddress(flags['mqtt-listen'], '--mqtt-listen');
     const stateDir = path.join(settings.dataDir, STATE_DIR);
@@ -144,13 +151,21 @@ Stop it with Ctrl-C or SIGTERM: in-flight values are stored first.`;
           {
             title: `MQTT broker ${flags['mqtt-listen']}`,
             start: async () => {
-              ingestor = startWritePath(life, {
+              const writePath = startWritePath(life, {
                 dataDir: settings.dataDir,
                 rrdcached,
                 store: started(store),
                 logger,
                 limits: settings.limits,
-              }).ingestor;
+              });
+              ingestor = writePath.ingestor;
+              startAggregator(life, {
+                dataDir: settings.dataDir,
+                store: started(store),
+                writer: writePath.writer,
+                graphsDir: settings.graphsDir,
+                logger,
+              });
               const embedded = await startEmbeddedBroker(life, { ...mqtt, logger });
               broker = embedded.broker;
               brokerPort = embedded.port;

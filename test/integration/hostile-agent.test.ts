@@ -321,6 +321,81 @@ describe('hostile agents against kurado receive', { timeout: 300_000 }, () => {
   });
 });
 
+describe("two receivers sharing one host's messages keep its bounds together", { timeout: 300_000 }, () => {
+  it('meta and warnings exactly, files at most 2 × the limit', async () => {
+    const rrdcached = await startRrdcached();
+    const mosquitto = await startMosquitto();
+    const dir = mkdtempSync(path.join(tmpdir(), 'kurado-two-receivers-'));
+    const storeUrl = `sqlite:${path.join(dir, 'kurado.db')}`;
+    writeFileSync(
+      path.join(dir, 'kurado.toml'),
+      '[limits]\nmax_files_per_host = 20\nmax_meta_per_host = 20\nmax_warnings_per_host = 10\n',
+    );
+    const env = {
+      KURADO_CONFIG: path.join(dir, 'kurado.toml'),
+      KURADO_DATA_DIR: rrdcached.baseDir,
+      KURADO_STORE_URL: storeUrl,
+    };
+    const receivers = ['kurado-a', 'kurado-b'].map((clientId) =>
+      spawnKurado(
+        [
+          'receive',
+          '--mqtt',
+          mosquitto.url,
+          '--rrdcached',
+          rrdcached.address,
+          '--mqtt-connections',
+          '4',
+          '--client-id',
+          clientId,
+        ],
+        env,
+      ),
+    );
+    const store = await openStore(storeUrl);
+    try {
+      for (const receiver of receivers) await receiver.waitForLog(/subscribed to agent updates/);
+      // 30 messages, each with 10 new metrics, 10 new meta names and 5 new warnings: the shared
+      // subscription hands about half to each receiver, each half far past every bound.
+      const now = nowSeconds();
+      const host = 'multi01.example';
+      await publish(
+        mosquitto.url,
+        Array.from({ length: 30 }, (_, m) => ({
+          topic: topicForHost(host),
+          payload: [
+            ...Array.from({ length: 10 }, (_, i) => `base.metrics.g${m}x${i}.gauge\t1\t${now}`),
+            ...Array.from({ length: 10 }, (_, i) => `junk.meta.m${m}x${i}\tv\t${now}`),
+            ...Array.from({ length: 5 }, (_, i) => `junk.warn.w${m}x${i}\tbad\t${now}`),
+          ].join('\n'),
+        })),
+      );
+      // Both have decided for the host past its bounds (each refused something)...
+      for (const receiver of receivers) await receiver.waitForLog(/refused by per-host limits/, 60_000);
+      // ...and each stored messages of its own (they say how many when they stop).
+      const handled = await Promise.all(
+        receivers.map(async (receiver) => {
+          expect(await receiver.stop()).toBe(0);
+          return Number(/stopped after (\d+) messages/.exec(receiver.logs())?.[1] ?? 0);
+        }),
+      );
+      for (const count of handled)
+        expect(count, `messages per receiver: ${handled}`).toBeGreaterThanOrEqual(3);
+      const at = nowSeconds();
+      expect(await store.meta(host, at)).toHaveLength(20);
+      expect((await store.warnings(host, at)).filter((w) => w.plugin === 'junk')).toHaveLength(10);
+      const files = readdirSync(path.join(rrdcached.baseDir, host, 'base')).length;
+      expect(files).toBeGreaterThanOrEqual(20);
+      expect(files).toBeLessThanOrEqual(40);
+    } finally {
+      for (const receiver of receivers) if (receiver.child.exitCode === null) await receiver.stop();
+      await store.close();
+      await rrdcached.stop();
+      await mosquitto.stop();
+    }
+  });
+});
+
 describe('broker side of agent identity: the README Mosquitto ACL', { timeout: 120_000 }, () => {
   it("lets an agent's credentials write only its own topic", async () => {
     const mosquitto = await startMosquitto((dir) => {

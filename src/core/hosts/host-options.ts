@@ -17,6 +17,7 @@ export function mergeHostOptions(...layers: readonly (HostOptions | undefined)[]
   for (const layer of layers) {
     if (layer?.maxFiles !== undefined) merged.maxFiles = layer.maxFiles;
     if (layer?.relay !== undefined) merged.relay = layer.relay;
+    if (layer?.storage !== undefined) merged.storage = layer.storage;
   }
   return merged;
 }
@@ -25,7 +26,7 @@ export function mergeHostOptions(...layers: readonly (HostOptions | undefined)[]
 export function effectiveHostOptions(
   listed: HostOptions | undefined,
   defaults: HostOptionDefaults,
-): Required<HostOptions> {
+): Required<Pick<HostOptions, 'maxFiles' | 'relay'>> {
   return {
     maxFiles: listed?.maxFiles ?? defaults.maxFiles,
     relay: listed?.relay ?? defaults.relay,

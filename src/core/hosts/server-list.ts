@@ -65,10 +65,10 @@ export class ServerListError extends Error {
 type Table = Record<string, unknown>;
 
 const TOP_LEVEL_KEYS = ['settings', 'roles', 'services'];
-const ROLE_KEYS = ['plugins', 'settings', 'max_files', 'relay'];
-const SECTION_KEYS = ['label', 'role', 'hosts', 'max_files', 'relay'];
+const ROLE_KEYS = ['plugins', 'settings', 'max_files', 'relay', 'storage'];
+const SECTION_KEYS = ['label', 'role', 'hosts', 'max_files', 'relay', 'storage'];
 /** Keys of a host entry written as a table: `{ host = "<address> …", max_files = N, relay = true }`. */
-const ENTRY_KEYS = ['host', 'max_files', 'relay'];
+const ENTRY_KEYS = ['host', 'max_files', 'relay', 'storage'];
 /** Control characters: a NUL breaks rrdtool arguments later, a newline forges lines in answers. */
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 /** Keys people bring from CloudForecast/upstream Kurado YAML, and what they are called here. */
@@ -174,6 +174,13 @@ class ServerListChecker {
       if (typeof relay !== 'boolean')
         this.problem(place, `relay must be true or false, not ${kind(relay)}`, line);
       else options.relay = relay;
+    }
+    const storage = table.storage;
+    if (storage !== undefined) {
+      // Which names exist is kurado.toml's business: a pin naming no node is logged at placement.
+      if (typeof storage !== 'string' || storage === '' || CONTROL.test(storage))
+        this.problem(place, `storage must be the name of a [[storage]] node, not ${kind(storage)}`, line);
+      else options.storage = storage;
     }
     return options;
   }

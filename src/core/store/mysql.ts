@@ -13,20 +13,29 @@ import {
   type ResultSetHeader,
   type RowDataPacket,
 } from 'mysql2/promise';
+import { chooseNodes } from '../storage/nodes.js';
 import {
+  type BoundsFacts,
+  type BoundsQuestions,
   boundedRows,
+  boundsQuestions,
   chunks,
   expireIfDue,
   expireStatements,
   HOST_COLUMNS,
   type HostRow,
   hostValues,
+  type LatestDbRow,
+  type LiveMetaRow,
+  latestRows,
+  latestValuesSql,
   type MetaDbRow,
   metaArgs,
   READ_SQL,
   type ReceivedDbRow,
   receivedRows,
   rowToHost,
+  STORE_BOUNDS_SQL,
   StatusFactsReader,
   StoreError,
   type StoreOptions,
@@ -36,6 +45,7 @@ import {
   statusSql,
   storeState,
   toLastReceived,
+  toLatestValuesRow,
   toMetaEntry,
   toWarningEntry,
   unregisteredHost,
@@ -48,9 +58,12 @@ import {
   type HostStatus,
   type HostStatusReport,
   type LastReceived,
+  type LatestValuesRow,
   META_TTL_SECONDS,
   type MetaEntry,
   type MetaStore,
+  type StorageAssignment,
+  type StoragePlacement,
   type StoreBatch,
   type WarningEntry,
 } from './types.js';
@@ -263,6 +276,70 @@ export class MysqlStore implements MetaStore {
     return added;
   }
 
+  async assignStorage(hosts: string[], placement: StoragePlacement): Promise<StorageAssignment> {
+    const result: StorageAssignment = { nodes: new Map(), placed: [], badPins: [] };
+    const unique = [...new Set(hosts)];
+    const lookup = async (list: string[]) => {
+      for (const chunk of chunks(list, ROWS_PER_STATEMENT)) {
+        const rows = await this.select<{ host: string; node: string }>(
+          'SELECT host, node FROM host_storage WHERE host IN (?)',
+          [chunk],
+          'reading storage assignments',
+        );
+        for (const row of rows) result.nodes.set(String(row.host), String(row.node));
+      }
+    };
+    await lookup(unique);
+    const missing = unique.filter((host) => !result.nodes.has(host));
+    if (missing.length === 0) return result;
+    const now = Math.floor(Date.now() / 1000);
+    const chosen = await this.transaction('placing hosts on storage nodes', async (c) => {
+      const [counted] = await c.query<RowDataPacket[]>(
+        'SELECT node, COUNT(*) AS hosts FROM host_storage GROUP BY node',
+      );
+      const counts = new Map(counted.map((row) => [String(row.node), Number(row.hosts)]));
+      const { placed, badPins } = chooseNodes(missing, placement.nodes, counts, (host) =>
+        placement.pinOf(host),
+      );
+      result.badPins = badPins;
+      for (const chunk of chunks(
+        [...placed].sort(([a], [b]) => (a < b ? -1 : 1)),
+        ROWS_PER_STATEMENT,
+      )) {
+        // INSERT IGNORE: a host another receiver placed meanwhile keeps its node (read below).
+        await c.query('INSERT IGNORE INTO host_storage (host, node, assigned_at) VALUES ?', [
+          chunk.map(([host, node]) => [host, node, now]),
+        ]);
+      }
+      return placed;
+    });
+    // Read after the commit: inside the transaction a consistent read would not show a row
+    // another receiver committed first.
+    await lookup(missing);
+    result.placed = [...chosen]
+      .filter(([host, node]) => result.nodes.get(host) === node)
+      .map(([host]) => host);
+    return result;
+  }
+
+  async storageAssignments(): Promise<Map<string, string>> {
+    const rows = await this.select<{ host: string; node: string }>(
+      'SELECT host, node FROM host_storage',
+      [],
+      'reading storage assignments',
+    );
+    return new Map(rows.map((row) => [String(row.host), String(row.node)]));
+  }
+
+  async storageCounts(): Promise<Map<string, number>> {
+    const rows = await this.select<{ node: string; hosts: number }>(
+      'SELECT node, COUNT(*) AS hosts FROM host_storage GROUP BY node',
+      [],
+      'counting hosts per storage node',
+    );
+    return new Map(rows.map((row) => [String(row.node), Number(row.hosts)]));
+  }
+
   async listHosts(): Promise<HostRecord[]> {
     const rows = await this.select<HostRow>('SELECT * FROM hosts', [], 'listing hosts');
     return sortHostRows(rows).map(rowToHost);
@@ -285,7 +362,7 @@ export class MysqlStore implements MetaStore {
     await this.transaction('removing hosts', async (c) => {
       for (const chunk of chunks([...addresses].sort(), ROWS_PER_STATEMENT)) {
         await c.query('DELETE FROM hosts WHERE address IN (?)', [chunk]);
-        for (const table of ['meta', 'warnings', 'last_received']) {
+        for (const table of ['meta', 'warnings', 'last_received', 'latest_values']) {
           await c.query(`DELETE FROM ${table} WHERE host IN (?)`, [chunk]);
         }
       }
@@ -306,15 +383,24 @@ export class MysqlStore implements MetaStore {
   }
 
   async writeBatch(batch: StoreBatch): Promise<void> {
-    const { meta, warnings } = boundedRows(
-      batch,
-      this.state.metaCache,
-      this.state.warningBudget,
-      this.state.limits,
-    );
     const received = receivedRows(batch.received, batch.receivedAt);
-    if (meta.length === 0 && warnings.length === 0 && received.length === 0) return;
-    await this.transaction('writing a batch', async (c) => {
+    const latest = latestRows(batch.latest);
+    if (
+      batch.meta.length === 0 &&
+      batch.warnings.length === 0 &&
+      received.length === 0 &&
+      latest.length === 0
+    )
+      return;
+    const questions = boundsQuestions(batch, this.state.metaCache);
+    const meta = await this.transaction('writing a batch', async (c) => {
+      const { meta, warnings } = boundedRows(
+        batch,
+        this.state.metaCache,
+        questions,
+        await this.boundsFacts(c, questions, batch.receivedAt),
+        this.state.limits,
+      );
       for (const chunk of chunks(meta, ROWS_PER_STATEMENT)) {
         // Assignments run left to right: reported_at is decided before value is overwritten.
         // CAST AS BINARY: utf8mb4_bin pads, so 'x' = 'x ' would count as unchanged.
@@ -344,9 +430,50 @@ export class MysqlStore implements MetaStore {
           [chunk.map((r) => [r.host, r.plugin, r.receivedAt])],
         );
       }
+      for (const chunk of chunks(latest, ROWS_PER_STATEMENT)) {
+        // Assignments run left to right: previous takes latest and at before they are overwritten.
+        await c.query(
+          `INSERT INTO latest_values (host, plugin, at, latest) VALUES ?
+           ON DUPLICATE KEY UPDATE
+             previous = IF(VALUES(at) > at, latest, previous),
+             previous_at = IF(VALUES(at) > at, at, previous_at),
+             latest = IF(VALUES(at) >= at, VALUES(latest), latest),
+             at = GREATEST(at, VALUES(at))`,
+          [chunk],
+        );
+      }
+      return meta;
     });
     this.state.metaCache.remember(meta);
     await expireIfDue(this.state.expiry, batch.receivedAt, (now) => this.expire(now));
+  }
+
+  /**
+   * The reads of the per-host bounds, first in the write transaction. The hosts' rows are locked
+   * first (in order), so another receiver deciding for the same host waits for this commit, and
+   * the reads after the lock (the transaction's first consistent reads) see what it committed.
+   */
+  private async boundsFacts(
+    c: PoolConnection,
+    questions: BoundsQuestions,
+    now: number,
+  ): Promise<BoundsFacts> {
+    const facts: BoundsFacts = { liveMeta: [], warningCounts: new Map() };
+    for (const hosts of chunks(questions.hosts, ROWS_PER_STATEMENT)) {
+      await c.query('SELECT address FROM hosts WHERE address IN (?) ORDER BY address FOR UPDATE', [hosts]);
+    }
+    for (const hosts of chunks(questions.metaHosts, ROWS_PER_STATEMENT)) {
+      const [rows] = await c.query<RowDataPacket[]>(STORE_BOUNDS_SQL.liveMeta('(?)'), [now, hosts]);
+      facts.liveMeta.push(...(rows as LiveMetaRow[]));
+    }
+    for (const hosts of chunks(questions.warningHosts, ROWS_PER_STATEMENT)) {
+      const [rows] = await c.query<RowDataPacket[]>(STORE_BOUNDS_SQL.warningCounts('(?)'), [
+        warningsSince(now),
+        hosts,
+      ]);
+      for (const row of rows) facts.warningCounts.set(String(row.host), Number(row.shown));
+    }
+    return facts;
   }
 
   async meta(host: string, now: number, plugin?: string): Promise<MetaEntry[]> {
@@ -366,6 +493,15 @@ export class MysqlStore implements MetaStore {
   async lastReceived(host: string): Promise<LastReceived[]> {
     const rows = await this.select<ReceivedDbRow>(READ_SQL.lastReceived, [host], 'reading last-received');
     return rows.map(toLastReceived);
+  }
+
+  async latestValues(plugins?: string[]): Promise<LatestValuesRow[]> {
+    const rows = await this.select<LatestDbRow>(
+      latestValuesSql(plugins?.length ?? 0),
+      plugins ?? [],
+      'reading latest values',
+    );
+    return rows.map(toLatestValuesRow);
   }
 
   async lastReceivedOfPlugin(plugin: string): Promise<Map<string, number>> {
