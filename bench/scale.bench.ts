@@ -14,14 +14,14 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statfsSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import amqp from 'amqplib';
 import mqtt, { type MqttClient } from 'mqtt';
 import { topicForHost } from '../src/core/protocol/host.js';
-import { createArguments, rrdFilePath } from '../src/core/rrd/layout.js';
+import { createArguments, hostDirectory, rrdFilePath } from '../src/core/rrd/layout.js';
 import { type RunningKurado, spawnKurado } from '../test/helpers/cli.js';
 import { PrivateVhost, requireRabbitMqtt } from '../test/helpers/rabbitmq.js';
 import { RrdReader } from '../test/helpers/rrd-assert.js';
@@ -55,8 +55,6 @@ for (const [name, value] of Object.entries({ HOSTS, METRICS, MINUTES, CONNECTION
 for (const nodes of NODE_COUNTS) {
   if (!Number.isInteger(nodes) || nodes < 1)
     throw new Error(`--nodes ${options.nodes}: positive integers, e.g. 3,1`);
-  // Sharded storage ([[storage]] nodes in kurado.toml) is not in this Kurado yet.
-  if (nodes !== 1) throw new Error(`--nodes ${nodes}: this Kurado stores on one node only`);
 }
 
 const hosts = Array.from(
@@ -177,24 +175,40 @@ interface RunResult {
   loadBefore: number[];
   loadAfter: number[];
   drainSeconds: number;
+  warmupSeconds: number;
 }
 
 async function run(nodes: number, root: string): Promise<RunResult> {
-  const rrdcached: PrivateRrdcached = await startRrdcached({ tcp: true });
+  // One node is Kurado's default (data_dir through one rrdcached); more are [[storage]] nodes.
+  const storageNodes: PrivateRrdcached[] = [];
+  for (let node = 0; node < nodes; node++) storageNodes.push(await startRrdcached({ tcp: true }));
+  const rrdcached = storageNodes[0]!;
+  const dataDir = nodes === 1 ? rrdcached.baseDir : mkdtempSync(path.join(root, 'data-'));
+  const config = path.join(mkdtempSync(path.join(root, 'config-')), 'kurado.toml');
+  writeFileSync(
+    config,
+    nodes === 1
+      ? ''
+      : storageNodes
+          .map((node, index) => `[[storage]]\nname = "rrd${index + 1}"\nrrdcached = "${node.address}"\n`)
+          .join('\n'),
+  );
+  /** The node holding `host` (each host's files live on exactly one). */
+  const nodeOf = (host: number): PrivateRrdcached =>
+    storageNodes.find((node) => existsSync(hostDirectory(node.baseDir, hosts[host]!))) ?? rrdcached;
+  const readers = new Map(storageNodes.map((node) => [node, new RrdReader(node.address)]));
   const vhost = await PrivateVhost.create();
   const queue = `kurado.update.scale-${randomBytes(4).toString('hex')}`;
   const storeUrl = `sqlite:${path.join(mkdtempSync(path.join(root, 'store-')), 'kurado.db')}`;
   const receivers: RunningKurado[] = [];
-  const reader = new RrdReader(rrdcached.address);
   try {
     for (let index = 0; index < 2; index++) {
       const receiver = spawnKurado(
-        ['receive', '--amqp', vhost.amqpUrl, '--amqp-queue', queue, '--rrdcached', rrdcached.address].concat([
-          '--data-dir',
-          rrdcached.baseDir,
-          '--store',
-          storeUrl,
-        ]),
+        [
+          ...['receive', '--config', config, '--amqp', vhost.amqpUrl, '--amqp-queue', queue],
+          ...(nodes === 1 ? ['--rrdcached', rrdcached.address] : []),
+          ...['--data-dir', dataDir, '--store', storeUrl],
+        ],
         { KURADO_LOG_LEVEL: 'info' },
       );
       receivers.push(receiver);
@@ -205,17 +219,50 @@ async function run(nodes: number, root: string): Promise<RunResult> {
     const pids: Record<string, number> = {
       'receive (active)': receivers[0]!.child.pid!,
       'receive (standby)': receivers[1]!.child.pid!,
-      rrdcached: rrdcached.pid()!,
     };
+    storageNodes.forEach((node, index) => {
+      pids[nodes === 1 ? 'rrdcached' : `rrdcached rrd${index + 1}`] = node.pid()!;
+    });
     const beam = rabbitmqPid();
     if (beam) pids['RabbitMQ (whole node, shared)'] = beam;
+    const now = Math.floor(Date.now() / 1000);
+    const firstTimestamp = now - (now % 60);
+    /** Whether `host`'s value of `minute` (metric 0) is readable through its node's rrdcached. */
+    const readable = async (host: number, minute: number): Promise<boolean> => {
+      const timestamp = firstTimestamp + minute * 60;
+      const node = nodeOf(host);
+      const file = readPath(node, hosts[host]!, 'bench', metricName(0), 'gauge');
+      const rows = await readers
+        .get(node)!
+        .fetch(file, timestamp - 60, timestamp)
+        .catch(() => undefined);
+      return rows?.get(timestamp) === expectedValue(minute, host, 0);
+    };
+
+    // Warm-up, not measured: the fleet's first message creates its files (rrdcached CREATE,
+    // bound by the disk), a minute before the measured ones.
+    const warmupStart = Date.now();
+    await Promise.all(
+      hosts.map((host, index) => publisher.publish(host, payload(index, -1, firstTimestamp - 60))),
+    );
+    const sample = [HOSTS - 1, ...Array.from({ length: 19 }, () => Math.floor(Math.random() * HOSTS))];
+    for (const host of sample) {
+      while (!(await readable(host, -1))) {
+        if (Date.now() - warmupStart > 1_800_000)
+          throw new Error('the warm-up minute was not stored in 30 min');
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+      }
+    }
+    const warmupSeconds = (Date.now() - warmupStart) / 1000;
+    const hostsPerNode = storageNodes.map((node) => hosts.filter((_, host) => nodeOf(host) === node).length);
+    console.log(
+      `  warm-up: ${HOSTS * METRICS} files created in ${warmupSeconds.toFixed(0)} s (${((HOSTS * METRICS) / warmupSeconds).toFixed(0)} files/s); hosts per node ${hostsPerNode.join(' / ')}`,
+    );
+
     const cpuBefore = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid)]));
     const ownCpuBefore = process.cpuUsage();
     const loadBefore = loadavg();
-
     const wallStart = Date.now();
-    const now = Math.floor(wallStart / 1000);
-    const firstTimestamp = now - (now % 60);
     const lags: number[] = [];
     const probes: Promise<void>[] = [];
     const publishes: Promise<void>[] = [];
@@ -223,15 +270,11 @@ async function run(nodes: number, root: string): Promise<RunResult> {
     let failedPublishes = 0;
 
     const probe = (host: number, minute: number, sentAt: number) => {
-      const file = readPath(rrdcached, hosts[host]!, 'bench', metricName(0), 'gauge');
-      const timestamp = firstTimestamp + minute * 60;
-      const expected = expectedValue(minute, host, 0);
       probes.push(
         (async () => {
-          const deadline = sentAt + 120_000;
+          const deadline = sentAt + 300_000;
           while (Date.now() < deadline) {
-            const rows = await reader.fetch(file, timestamp - 60, timestamp).catch(() => undefined);
-            if (rows?.get(timestamp) === expected) {
+            if (await readable(host, minute)) {
               lags.push((Date.now() - sentAt) / 1000);
               return;
             }
@@ -281,15 +324,18 @@ async function run(nodes: number, root: string): Promise<RunResult> {
     // Every value of every file and minute, read back through rrdcached: the ones not there.
     const missing = async (): Promise<number> => {
       let lost = 0;
-      const readers = [reader, new RrdReader(rrdcached.address)];
+      // Two rrdtool processes per node read in parallel.
+      const extra = new Map(storageNodes.map((node) => [node, new RrdReader(node.address)]));
       let nextHost = 0;
       await Promise.all(
-        readers.map(async (own) => {
+        [readers, extra].map(async (lane) => {
           for (;;) {
             const host = nextHost++;
             if (host >= HOSTS) return;
+            const node = nodeOf(host);
+            const own = lane.get(node)!;
             for (let metric = 0; metric < METRICS; metric++) {
-              const file = readPath(rrdcached, hosts[host]!, 'bench', metricName(metric), 'gauge');
+              const file = readPath(node, hosts[host]!, 'bench', metricName(metric), 'gauge');
               const rows = await own
                 .fetch(file, firstTimestamp - 60, firstTimestamp + (MINUTES - 1) * 60)
                 .catch(() => new Map<number, number | null>());
@@ -300,7 +346,7 @@ async function run(nodes: number, root: string): Promise<RunResult> {
           }
         }),
       );
-      await readers[1]!.close();
+      for (const reader of extra.values()) await reader.close();
       return lost;
     };
     // Wait for the queue to empty (the active receiver took everything), then read back all.
@@ -332,6 +378,7 @@ async function run(nodes: number, root: string): Promise<RunResult> {
       nodes,
       published: published * METRICS,
       lost,
+      warmupSeconds,
       lagP50: percentile(lags, 0.5),
       lagP95: percentile(lags, 0.95),
       lagMax: lags.at(-1) ?? Number.NaN,
@@ -343,9 +390,10 @@ async function run(nodes: number, root: string): Promise<RunResult> {
     };
   } finally {
     for (const receiver of receivers) await receiver.stop();
-    await reader.close();
+    for (const reader of readers.values()) await reader.close();
     await vhost.remove().catch((error: Error) => console.error(`removing ${vhost.name}: ${error.message}`));
-    await rrdcached.stop();
+    for (const node of storageNodes) await node.stop();
+    if (dataDir !== rrdcached.baseDir) rmSync(dataDir, { recursive: true, force: true });
   }
 }
 
