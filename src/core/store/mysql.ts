@@ -55,6 +55,12 @@ import {
   type WarningEntry,
 } from './types.js';
 
+/** One SQL statement with its placeholder values. */
+interface Statement {
+  sql: string;
+  values: unknown[];
+}
+
 /** Rows per multi-row statement: a few hundred KiB at most, far below max_allowed_packet. */
 const ROWS_PER_STATEMENT = 500;
 /** Deadlocks and lock-wait timeouts between concurrent receivers are retried this often. */
@@ -160,24 +166,46 @@ export class MysqlStore implements MetaStore {
     }
   }
 
-  private async transaction<T>(doing: string, work: (c: PoolConnection) => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
+  private transaction<T>(doing: string, work: (c: PoolConnection) => Promise<T>): Promise<T> {
+    return this.retrying(doing, () =>
+      this.withConnectionRaw(async (c) => {
+        await c.beginTransaction();
+        try {
+          const result = await work(c);
+          await c.commit();
+          return result;
+        } catch (error) {
+          await c.rollback().catch(() => {});
+          throw error;
+        }
+      }),
+    );
+  }
+
+  /**
+   * Apply `statements` all or none. A single statement is atomic by itself and runs without
+   * BEGIN and COMMIT: one round trip instead of three, which is most of a small batch's time.
+   */
+  private async writeAll(doing: string, statements: readonly Statement[]): Promise<void> {
+    const only = statements.length === 1 ? statements[0] : undefined;
+    if (only) {
+      await this.retrying(doing, () => this.pool.query(only.sql, only.values));
+      return;
+    }
+    await this.transaction(doing, async (c) => {
+      for (const { sql, values } of statements) await c.query(sql, values);
+    });
+  }
+
+  /** Run `attempt` again after a deadlock or lock-wait timeout (concurrent receivers), a few times. */
+  private async retrying<T>(doing: string, attempt: () => Promise<T>): Promise<T> {
+    for (let tries = 1; ; tries++) {
       try {
-        return await this.withConnectionRaw(async (c) => {
-          await c.beginTransaction();
-          try {
-            const result = await work(c);
-            await c.commit();
-            return result;
-          } catch (error) {
-            await c.rollback().catch(() => {});
-            throw error;
-          }
-        });
+        return await attempt();
       } catch (error) {
         const errno = (error as MysqlError).errno;
-        if (errno !== undefined && RETRYABLE_ERRNOS.has(errno) && attempt < TRANSACTION_ATTEMPTS) {
-          await new Promise((resolve) => setTimeout(resolve, 20 * attempt));
+        if (errno !== undefined && RETRYABLE_ERRNOS.has(errno) && tries < TRANSACTION_ATTEMPTS) {
+          await new Promise((resolve) => setTimeout(resolve, 20 * tries));
           continue;
         }
         throw this.describe(error, doing);
@@ -314,37 +342,37 @@ export class MysqlStore implements MetaStore {
     );
     const received = receivedRows(batch.received, batch.receivedAt);
     if (meta.length === 0 && warnings.length === 0 && received.length === 0) return;
-    await this.transaction('writing a batch', async (c) => {
-      for (const chunk of chunks(meta, ROWS_PER_STATEMENT)) {
+    const statements: Statement[] = [];
+    for (const chunk of chunks(meta, ROWS_PER_STATEMENT)) {
+      statements.push({
         // Assignments run left to right: reported_at is decided before value is overwritten.
         // CAST AS BINARY: utf8mb4_bin pads, so 'x' = 'x ' would count as unchanged.
-        await c.query(
-          `INSERT INTO meta (host, plugin, name, value, reported_at, expires_at) VALUES ?
+        sql: `INSERT INTO meta (host, plugin, name, value, reported_at, expires_at) VALUES ?
            ON DUPLICATE KEY UPDATE
              reported_at = IF(CAST(value AS BINARY) = CAST(VALUES(value) AS BINARY)
                               AND expires_at > VALUES(expires_at) - ${META_TTL_SECONDS},
                               reported_at, VALUES(reported_at)),
              value = VALUES(value),
              expires_at = GREATEST(expires_at, VALUES(expires_at))`,
-          [chunk.map((r) => [r.host, r.plugin, r.name, r.value, r.reportedAt, r.expiresAt])],
-        );
-      }
-      for (const chunk of chunks(warnings, ROWS_PER_STATEMENT)) {
+        values: [chunk.map((r) => [r.host, r.plugin, r.name, r.value, r.reportedAt, r.expiresAt])],
+      });
+    }
+    for (const chunk of chunks(warnings, ROWS_PER_STATEMENT)) {
+      statements.push({
         // Not INSERT IGNORE: that would also turn real errors (data too long) into warnings.
-        await c.query(
-          `INSERT INTO warnings (host, plugin, name, message, reported_at, received_at) VALUES ?
+        sql: `INSERT INTO warnings (host, plugin, name, message, reported_at, received_at) VALUES ?
            ON DUPLICATE KEY UPDATE id = id`,
-          [chunk.map((w) => [w.host, w.plugin, w.name, w.message, w.reportedAt, w.receivedAt])],
-        );
-      }
-      for (const chunk of chunks(received, ROWS_PER_STATEMENT)) {
-        await c.query(
-          `INSERT INTO last_received (host, plugin, received_at) VALUES ?
+        values: [chunk.map((w) => [w.host, w.plugin, w.name, w.message, w.reportedAt, w.receivedAt])],
+      });
+    }
+    for (const chunk of chunks(received, ROWS_PER_STATEMENT)) {
+      statements.push({
+        sql: `INSERT INTO last_received (host, plugin, received_at) VALUES ?
            ON DUPLICATE KEY UPDATE received_at = GREATEST(received_at, VALUES(received_at))`,
-          [chunk.map((r) => [r.host, r.plugin, r.receivedAt])],
-        );
-      }
-    });
+        values: [chunk.map((r) => [r.host, r.plugin, r.receivedAt])],
+      });
+    }
+    await this.writeAll('writing a batch', statements);
     this.state.metaCache.remember(meta);
     await expireIfDue(this.state.expiry, batch.receivedAt, (now) => this.expire(now));
   }
