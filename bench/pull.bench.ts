@@ -210,7 +210,7 @@ try {
         hostRecord(`10.${Math.floor(i / 250)}.${i % 250}.1`, ['base', ...plugins]),
       ),
     );
-    const logger = (await import('../src/core/log.js')).createLogger('bench', 'warn');
+    const logger = (await import('../src/core/log.js')).createLogger('bench', { level: 'warn' });
     const backend = new AmqpSchedulerBackend({ url: AMQP_URL, queue: scheduleQueue, logger });
     await backend.acquire(new AbortController().signal);
     const roundStart = performance.now();

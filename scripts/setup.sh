@@ -6,7 +6,9 @@
 #    free loopback ports (nginx, apache2, redis-server, memcached), never as system daemons;
 #  - installs the npm dependencies when node_modules is missing;
 #  - checks that MariaDB, RabbitMQ and Mosquitto answer, and says which one does not and
-#    how to start it.
+#    how to start it;
+#  - with --test, enables RabbitMQ's MQTT plugin on the local RabbitMQ, listening on
+#    127.0.0.1:1884 (1883 is Mosquitto's), and checks that it answers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,9 +28,10 @@ if [ "$want_test" = 1 ]; then
   # systemd: only for `systemd-analyze verify` of templates/systemd. Installing the package on a
   # machine that boots without systemd changes nothing that runs: init comes from systemd-sysv,
   # which is not pulled in, and the maintainer scripts skip the daemon when it is not PID 1.
-  packages+=(chromium systemd nginx apache2 redis-server memcached)
+  # mosquitto-clients: mosquitto_pub is the MQTT 3.1 client of the RabbitMQ MQTT test.
+  packages+=(chromium systemd nginx apache2 redis-server memcached mosquitto-clients)
   binaries+=(/usr/bin/chromium /usr/bin/systemd-analyze /usr/sbin/nginx /usr/sbin/apache2 /usr/bin/redis-server
-    /usr/bin/memcached)
+    /usr/bin/memcached /usr/bin/mosquitto_pub)
 fi
 
 missing=()
@@ -90,5 +93,45 @@ if [ "$want_services" = 1 ]; then
   check RabbitMQ 127.0.0.1 5672 "rabbitmq-server -detached"
   check Mosquitto 127.0.0.1 1883 "mosquitto -d -c /etc/mosquitto/mosquitto.conf"
   [ "$failed" = 0 ] || exit 1
+fi
+
+# RabbitMQ's MQTT plugin (agents → RabbitMQ → `receive --amqp`). Its default port 1883 is
+# Mosquitto's, so it listens on 127.0.0.1:1884: in rabbitmq.conf for every later boot, and
+# set in the running node before the plugin starts, so nothing needs a restart (a restart would
+# cut every other client of this RabbitMQ).
+rabbitmq_mqtt_address=127.0.0.1:1884
+answers() { timeout 3 bash -c "exec 3<>/dev/tcp/${1%:*}/${1##*:}" 2>/dev/null; }
+if [ "$want_test" = 1 ] && ! answers "$rabbitmq_mqtt_address"; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "setup: RabbitMQ's MQTT plugin does not answer on $rabbitmq_mqtt_address; run as root: sudo $0 $*" >&2
+    exit 1
+  fi
+  rabbitmq_conf=$(rabbitmq-diagnostics -q --formatter json status |
+    node -e 'const s=JSON.parse(require("fs").readFileSync(0,"utf8"));process.stdout.write((s.config_files??[])[0]??"")')
+  rabbitmq_conf=${rabbitmq_conf:-/etc/rabbitmq/rabbitmq.conf}
+  listener_line="mqtt.listeners.tcp.default = $rabbitmq_mqtt_address"
+  if ! grep -qxF "$listener_line" "$rabbitmq_conf" 2>/dev/null; then
+    if grep -q '^[[:space:]]*mqtt\.listeners\.tcp' "$rabbitmq_conf" 2>/dev/null; then
+      echo "setup: $rabbitmq_conf sets another MQTT listener; the tests expect '$listener_line'" >&2
+      exit 1
+    fi
+    echo "setup: $rabbitmq_conf: adding '$listener_line'"
+    printf '%s\n' "$listener_line" >>"$rabbitmq_conf"
+  fi
+  echo "setup: enabling RabbitMQ's MQTT plugin on $rabbitmq_mqtt_address"
+  rabbitmqctl -q eval "application:load(rabbitmq_mqtt), application:set_env(rabbitmq_mqtt, tcp_listeners, [{\"${rabbitmq_mqtt_address%:*}\", ${rabbitmq_mqtt_address##*:}}])." >/dev/null
+  rabbitmq-plugins -q enable rabbitmq_mqtt >/dev/null
+  for _ in 1 2 3 4 5 6 7 8 9 10; do answers "$rabbitmq_mqtt_address" && break; sleep 1; done
+  if ! answers "$rabbitmq_mqtt_address"; then
+    echo "setup: RabbitMQ's MQTT plugin is enabled but nothing answers on $rabbitmq_mqtt_address;" \
+      "see rabbitmq-diagnostics listeners and the RabbitMQ log" >&2
+    exit 1
+  fi
+fi
+# An MQTT session, not only an open port: the routing key kurado.setup-check reaches no queue.
+if [ "$want_test" = 1 ] && ! timeout 10 mosquitto_pub -h "${rabbitmq_mqtt_address%:*}" -p "${rabbitmq_mqtt_address##*:}" \
+  -u guest -P guest -q 1 -t kurado/setup-check -m ok; then
+  echo "setup: RabbitMQ's MQTT plugin on $rabbitmq_mqtt_address refused an MQTT publish (as guest)" >&2
+  exit 1
 fi
 echo "setup: ready"

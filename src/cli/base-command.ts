@@ -1,6 +1,12 @@
 import { Command, Errors, Flags, type Interfaces } from '@oclif/core';
 import { type ConfigOverrides, type KuradoConfig, loadConfig } from '../core/config.js';
-import { createLogger, type Logger } from '../core/log.js';
+import {
+  createLogger,
+  LOG_FORMAT_CHOICES,
+  type LogFormat,
+  type Logger,
+  resolveLogFormat,
+} from '../core/log.js';
 
 /** `--graphs-dir`, for the commands that draw graphs (serve, graph render/list, config check). */
 export const graphsDirFlag = Flags.string({
@@ -40,7 +46,15 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     }),
     'log-level': Flags.option({
       options: ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const,
-      description: 'Log level of the JSON logs on stderr. [env: KURADO_LOG_LEVEL]',
+      description: 'Log level of the logs on stderr. [env: KURADO_LOG_LEVEL]',
+      helpGroup: 'GLOBAL',
+    })(),
+    'log-format': Flags.option({
+      options: LOG_FORMAT_CHOICES,
+      description:
+        'Logs on stderr as JSON lines or readable text; auto = text on a terminal, JSON when piped or under systemd.',
+      env: 'KURADO_LOG_FORMAT',
+      default: 'auto' as const,
       helpGroup: 'GLOBAL',
     })(),
   };
@@ -48,6 +62,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   protected flags!: BaseFlags<T>;
   protected settings!: KuradoConfig;
   protected log_!: Logger;
+  /** The format the logs are written in, `--log-format` resolved for this stderr. */
+  protected logFormat!: LogFormat;
 
   public override async init(): Promise<void> {
     await super.init();
@@ -62,10 +78,14 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       configPath: this.flags.config,
       overrides: this.configOverrides(),
     });
-    this.log_ = createLogger(
-      this.id ?? 'kurado',
-      this.flags['log-level'] ?? process.env.KURADO_LOG_LEVEL ?? 'info',
-    );
+    this.logFormat = resolveLogFormat(this.flags['log-format'], {
+      isTerminal: Boolean(process.stderr.isTTY),
+      env: process.env,
+    });
+    this.log_ = createLogger(this.id ?? 'kurado', {
+      level: this.flags['log-level'] ?? process.env.KURADO_LOG_LEVEL ?? 'info',
+      format: this.logFormat,
+    });
   }
 
   /**

@@ -70,7 +70,10 @@ to the queue.`;
         concurrency,
         timeoutSeconds,
         dataDir: settings.dataDir,
-        rrdcached: settings.rrdcached ?? 'none (rrdtool -)',
+        rrdcached:
+          settings.storage.length > 0
+            ? settings.storage.map((node) => `${node.name}=${node.rrdcached}`).join(', ')
+            : (settings.rrdcached ?? 'none (rrdtool -)'),
         store: storeAddress,
       },
       'kurado pull-worker starting',
@@ -87,6 +90,7 @@ to the queue.`;
     const { ingestor } = startWritePath(life, {
       dataDir: settings.dataDir,
       rrdcached: settings.rrdcached,
+      storage: settings.storage,
       store,
       logger,
       limits: settings.limits,

@@ -1,8 +1,15 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base-command.js';
 import { type ConfigOverrides, redactUrl } from '../core/config.js';
+import { DEFAULT_LIMITS, LIMIT_KEYS } from '../core/limits.js';
 import { DEFAULT_STOP_TIMEOUT_SECONDS, Lifecycle } from '../core/runtime/lifecycle.js';
-import { brokerConsumers, openRuntimeStore, startReceiver, startWritePath } from '../core/runtime/parts.js';
+import {
+  brokerConsumers,
+  openRuntimeStore,
+  startAggregator,
+  startReceiver,
+  startWritePath,
+} from '../core/runtime/parts.js';
 import { DEFAULT_UPDATE_QUEUE } from '../core/transport/amqp.js';
 import { MqttConsumer } from '../core/transport/mqtt.js';
 
@@ -14,7 +21,8 @@ export default class Receive extends BaseCommand<typeof Receive> {
 QoS 1, persistent sessions) or RabbitMQ (durable queue bound to amq.topic with kurado.update.#),
 validates every line, writes values through rrdcached BATCH and meta/warnings/last-received to the
 store. A message is acknowledged only after both accepted it; many messages are committed and
-acknowledged together. Run any number of receivers: they share the load.
+acknowledged together. Run any number of receivers: with Mosquitto they share the load; on a
+RabbitMQ queue one is active and the others take over when it goes (single active consumer).
 
 SIGTERM stores and acknowledges what is in flight, then exits 0; when that takes longer than
 --stop-timeout (rrdcached or the store unreachable), it exits 1 and the broker keeps what was not
@@ -58,12 +66,26 @@ logged (messages, values, rejected lines, files created, lag).`;
     }),
     'allow-relay': Flags.boolean({
       description:
-        'Accept 4-field lines (<address> key value epoch) for other hosts from every publisher. Without it only hosts with relay = true in the server list may send them.',
+        'Accept 4-field lines (<address> key value epoch) for other hosts from every publisher. Without it only hosts with relay = true in the server list may send them; relay = false on a host, section or role still refuses them.',
+    }),
+    'max-message-bytes': Flags.integer({
+      description: `Largest agent message in bytes; a larger one is refused whole with a warning on its host (kurado.message-limit). Set the broker's limit (Mosquitto message_size_limit) to the same. [default: ${DEFAULT_LIMITS.maxMessageBytes}, limits.${LIMIT_KEYS.maxMessageBytes} in kurado.toml]`,
+      min: 1,
+    }),
+    'max-message-lines': Flags.integer({
+      description: `Lines in one agent message; the lines after it are refused with a warning on the host (kurado.message-limit). [default: ${DEFAULT_LIMITS.maxMessageLines}, limits.${LIMIT_KEYS.maxMessageLines} in kurado.toml]`,
+      min: 1,
     }),
     prefetch: Flags.integer({
       description: 'Unacknowledged RabbitMQ messages held at once.',
       default: 2000,
       min: 1,
+    }),
+    aggregate: Flags.boolean({
+      description:
+        'Write the service and label summary graphs once a minute (from the latest values in the store). Every receiver may: they compute the same sums and a minute is stored once.',
+      default: true,
+      allowNo: true,
     }),
   };
 
@@ -71,6 +93,12 @@ logged (messages, values, rejected lines, files created, lag).`;
     const overrides = super.configOverrides();
     if (this.flags.mqtt) overrides.mqttUrl = this.flags.mqtt;
     if (this.flags.amqp) overrides.amqpUrl = this.flags.amqp;
+    const limits: ConfigOverrides['limits'] = {};
+    if (this.flags['max-message-bytes'] !== undefined)
+      limits.maxMessageBytes = this.flags['max-message-bytes'];
+    if (this.flags['max-message-lines'] !== undefined)
+      limits.maxMessageLines = this.flags['max-message-lines'];
+    overrides.limits = limits;
     return overrides;
   }
 
@@ -106,14 +134,25 @@ logged (messages, values, rejected lines, files created, lag).`;
       waitUntilReachable: true,
       limits: settings.limits,
     });
-    const { ingestor } = startWritePath(life, {
+    const { ingestor, writer, storage } = startWritePath(life, {
       dataDir: settings.dataDir,
       rrdcached: settings.rrdcached,
+      storage: settings.storage,
       store,
       logger,
       limits: settings.limits,
       allowRelay: flags['allow-relay'],
     });
+    if (flags.aggregate) {
+      startAggregator(life, {
+        dataDir: settings.dataDir,
+        store,
+        writer,
+        storage,
+        graphsDir: settings.graphsDir,
+        logger,
+      });
+    }
     const consumers = brokerConsumers({
       mqttUrl: settings.mqttUrl,
       amqpUrl: settings.amqpUrl,
@@ -126,7 +165,10 @@ logged (messages, values, rejected lines, files created, lag).`;
     logger.info(
       {
         dataDir: settings.dataDir,
-        rrdcached: settings.rrdcached ?? 'none (rrdtool -)',
+        rrdcached:
+          settings.storage.length > 0
+            ? settings.storage.map((node) => `${node.name}=${node.rrdcached}`).join(', ')
+            : (settings.rrdcached ?? 'none (rrdtool -)'),
         store: redactUrl(settings.storeUrl),
         mqtt: settings.mqttUrl && redactUrl(settings.mqttUrl),
         amqp: settings.amqpUrl && redactUrl(settings.amqpUrl),

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { DEFAULT_LIMITS, type IngestLimits, LIMIT_KEYS } from './limits.js';
+import { parseStorageTables, type StorageNode } from './storage/nodes.js';
 
 /** Server-side settings (`kurado.toml`), after environment variables and flags were applied. */
 export interface KuradoConfig {
@@ -31,12 +32,19 @@ export interface KuradoConfig {
   };
   /** What one agent may cost (`[limits]`); see src/core/limits.ts. */
   limits: IngestLimits;
+  /**
+   * `[[storage]]` nodes the hosts are spread over (see src/core/storage/); empty = one node,
+   * data_dir written through `rrdcached` (or rrdtool).
+   */
+  storage: StorageNode[];
 }
 
 /** Settings given on the command line; undefined means "not given". */
-export type ConfigOverrides = Partial<Omit<KuradoConfig, 'web' | 'pull' | 'limits'>> & {
+export type ConfigOverrides = Partial<Omit<KuradoConfig, 'web' | 'pull' | 'limits' | 'storage'>> & {
   web?: Partial<KuradoConfig['web']>;
   pull?: Partial<KuradoConfig['pull']>;
+  /** Command-line flags for single limits (`receive --max-message-bytes`); above `[limits]`. */
+  limits?: Partial<IngestLimits>;
 };
 
 export class ConfigError extends Error {
@@ -78,6 +86,7 @@ interface TomlShape {
   };
   pull?: { concurrency?: unknown; queue?: unknown; timeout?: unknown };
   limits?: Record<string, unknown>;
+  storage?: unknown;
 }
 
 /**
@@ -149,10 +158,19 @@ export function loadConfig(options: {
       allowFrom,
     },
     pull: { concurrency, queue: pullQueue, timeoutSeconds },
-    limits: readLimits(file.limits, where),
+    limits: { ...readLimits(file.limits, where), ...options.overrides?.limits },
+    storage: [],
   };
   const rrdcached = options.overrides?.rrdcached ?? env.KURADO_RRDCACHED ?? str(file.rrdcached, 'rrdcached');
   if (rrdcached) config.rrdcached = rrdcached;
+  const storage = parseStorageTables(file.storage, where);
+  if (storage.nodes.length > 0 && rrdcached) {
+    storage.problems.push(
+      `${where}: rrdcached (${rrdcached}) and [[storage]] are both set; with [[storage]] every rrdcached is a node: list this one as a [[storage]] entry too`,
+    );
+  }
+  if (storage.problems.length > 0) throw new ConfigError(storage.problems.join('\n'));
+  config.storage = storage.nodes;
   const mqttUrl = options.overrides?.mqttUrl ?? env.KURADO_MQTT_URL ?? str(file.mqtt, 'mqtt');
   if (mqttUrl) config.mqttUrl = mqttUrl;
   const amqpUrl = options.overrides?.amqpUrl ?? env.KURADO_AMQP_URL ?? str(file.amqp, 'amqp');

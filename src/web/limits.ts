@@ -16,8 +16,10 @@ export interface WebLimits {
   nameParamLength: number;
   /** Longest value of any other query parameter (search text, service name, times). */
   queryValueLength: number;
-  /** Hosts per page of /api/hosts and /api/status (`limit` may ask for fewer). */
+  /** Hosts per page of /api/hosts, /api/status and /api/servers, and services in the fleet sidebar (`limit` may ask for fewer). */
   pageSize: number;
+  /** Hosts per fleet page (`limit` may ask for fewer); at most hostsPerRequest, so one status request refreshes a page. */
+  fleetPageSize: number;
   /** Meta entries in one /api/hosts/<host> answer and on one host page. */
   metaPerHost: number;
   /** Warnings in one /api/hosts/<host> answer and on one host page. */
@@ -40,6 +42,7 @@ export const DEFAULT_WEB_LIMITS: WebLimits = {
   nameParamLength: 255,
   queryValueLength: 1024,
   pageSize: 1000,
+  fleetPageSize: 500,
   metaPerHost: 1000,
   warningsPerHost: 200,
   valueLength: 4096,

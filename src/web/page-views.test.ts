@@ -49,14 +49,22 @@ describe('fleetView', () => {
     ['10.0.0.4', report('warn', '1 warning')],
   ]);
 
+  const all = (service?: string, q = '', page = { offset: 0, limit: 500 }) => ({
+    service,
+    q,
+    page,
+    query: { ...(service ? { service } : {}), ...(q ? { q } : {}) },
+    maxServices: 1000,
+  });
+
   it('groups services (unregistered last) and labels by name, with counts and status titles', () => {
-    const view = fleetView(hosts, statuses, undefined, '');
+    const view = fleetView(hosts, statuses, all());
     expect(view.services.map((s) => [s.name, s.count])).toEqual([
       ['Blog', 1],
       ['shop', 2],
       ['unregistered', 1],
     ]);
-    const shop = view.services[1]!;
+    const shop = view.shown[1]!;
     expect(shop.labels.map((l) => [l.name, l.hosts.map((h) => h.address)])).toEqual([
       ['app', ['10.0.0.1']],
       ['db', ['10.0.0.2']],
@@ -69,14 +77,69 @@ describe('fleetView', () => {
     expect(view.counts).toEqual({ ok: 1, warn: 1, critical: 1, unknown: 1 });
     expect(view.total).toBe(4);
     expect(view.shown).toHaveLength(3);
+    expect(view.pager).toEqual({ first: 1, last: 4, matching: 4, previous: null, next: null });
   });
 
   it('counts and shows only the chosen service, and nothing for an unknown one', () => {
-    const view = fleetView(hosts, statuses, 'shop', 'db');
+    const view = fleetView(hosts, statuses, all('shop'));
     expect(view.shown.map((s) => s.name)).toEqual(['shop']);
     expect(view.counts).toEqual({ ok: 1, warn: 0, critical: 1, unknown: 0 });
-    expect(view.q).toBe('db');
-    expect(fleetView(hosts, statuses, 'nope', '').shown).toEqual([]);
+    expect(view.serviceFound).toBe(true);
+    const unknown = fleetView(hosts, statuses, all('nope'));
+    expect(unknown.serviceFound).toBe(false);
+    expect(unknown.shown).toEqual([]);
+  });
+
+  it('searches the whole fleet for every word of q (address, hostname, comments, role, service, label)', () => {
+    const view = fleetView(hosts, statuses, all(undefined, 'SHOP 10.0.0'));
+    expect(view.shown.flatMap((s) => s.labels.flatMap((l) => l.hosts.map((h) => h.address)))).toEqual([
+      '10.0.0.1',
+      '10.0.0.2',
+    ]);
+    expect(fleetView(hosts, statuses, all(undefined, 'db')).pager.matching).toBe(1);
+    expect(fleetView(hosts, statuses, all(undefined, 'nothing like it')).shown).toEqual([]);
+    expect(view.q).toBe('SHOP 10.0.0');
+  });
+
+  it('shows one page of a large fleet, with links to the pages before and after', () => {
+    const fleet = Array.from({ length: 2500 }, (_, i) =>
+      host(`10.1.${Math.floor(i / 250)}.${i % 250}`, { service: i < 2000 ? 'big' : 'small' }),
+    );
+    const second = fleetView(fleet, new Map(), {
+      ...all(undefined, '', { offset: 1000, limit: 1000 }),
+      query: { offset: '1000', limit: '1000' },
+    });
+    const onPage = second.shown.flatMap((s) => s.labels.flatMap((l) => l.hosts));
+    expect(onPage).toHaveLength(1000);
+    expect(onPage[0]?.address).toBe(fleet[1000]?.address);
+    expect(second.shown.map((s) => [s.name, s.count])).toEqual([['big', 2000]]);
+    expect(second.pager).toEqual({
+      first: 1001,
+      last: 2000,
+      matching: 2500,
+      previous: '/?offset=0&limit=1000',
+      next: '/?offset=2000&limit=1000',
+    });
+    // The last page spans the end of one service and keeps the filter in its links.
+    const last = fleetView(fleet, new Map(), {
+      ...all(undefined, '10.1', { offset: 1900, limit: 1000 }),
+      query: { q: '10.1', offset: '1900' },
+    });
+    expect(last.shown.map((s) => s.name)).toEqual(['big', 'small']);
+    expect(last.pager).toMatchObject({
+      first: 1901,
+      last: 2500,
+      next: null,
+      previous: '/?q=10.1&offset=900&limit=1000',
+    });
+    expect(last.counts.unknown).toBe(2500);
+  });
+
+  it('lists at most maxServices services in the sidebar and says how many more there are', () => {
+    const many = Array.from({ length: 30 }, (_, i) => host(`10.2.0.${i}`, { service: `s${i}` }));
+    const view = fleetView(many, new Map(), { ...all(), maxServices: 10 });
+    expect(view.services).toHaveLength(10);
+    expect(view.moreServices).toBe(20);
   });
 });
 

@@ -33,6 +33,7 @@ import {
   WIDTHS,
 } from './format.js';
 import { capped } from './limits.js';
+import { nextPage, type Page, pageItems, previousPage } from './paging.js';
 
 export const STATUS_LABEL: Record<HostStatus, string> = {
   ok: 'OK',
@@ -106,13 +107,31 @@ export interface ServiceView {
   labels: { name: string; hosts: FleetHostView[] }[];
 }
 
-/** The fleet page: services → labels → hosts with their status; `service` narrows what is shown. */
-export function fleetView(
-  hosts: HostRecord[],
-  statuses: Map<string, HostStatusReport>,
-  service: string | undefined,
-  q: string,
-) {
+export interface FleetQuery {
+  /** Only this service. */
+  service: string | undefined;
+  /** Words every shown host must contain (address, hostname, comments, role, service or label). */
+  q: string;
+  page: Page;
+  /** The page's query, for the URLs of the other pages. */
+  query: Record<string, unknown>;
+  /** Most services listed in the sidebar. */
+  maxServices: number;
+}
+
+/** What the fleet search looks in, lower case: what a row shows, plus its service and label. */
+function fleetSearchText(host: HostRecord): string {
+  return `${host.address} ${host.hostname} ${host.comments} ${host.role} ${host.service} ${host.label}`.toLowerCase();
+}
+
+/**
+ * The fleet page: services → labels → hosts with their status. `service` and the words of `q`
+ * narrow what is shown, and one page shows at most `page.limit` of the hosts that match, so the
+ * page stays small whatever the size of the fleet; the sidebar and the status counts are the
+ * whole fleet's (or the service's).
+ */
+export function fleetView(hosts: HostRecord[], statuses: Map<string, HostStatusReport>, options: FleetQuery) {
+  const { service, q, page } = options;
   const services = new Map<string, Map<string, HostRecord[]>>();
   for (const host of hosts) {
     let labels = services.get(host.service);
@@ -124,40 +143,76 @@ export function fleetView(
     if (inLabel) inLabel.push(host);
     else labels.set(host.label, [host]);
   }
-  const counts: Record<HostStatus, number> = { ok: 0, warn: 0, critical: 0, unknown: 0 };
-  const views: ServiceView[] = [...services]
+  const ordered = [...services]
     .sort(([a], [b]) => sortServices(a, b))
     .map(([name, labels]) => ({
       name,
       id: anchorId('service', name),
-      count: [...labels.values()].reduce((sum, list) => sum + list.length, 0),
-      labels: [...labels]
-        .sort(([a], [b]) => byName(a, b))
-        .map(([label, members]) => ({
-          name: label,
-          hosts: members.map((host) => {
-            const report = statuses.get(host.address);
-            const status = report?.status ?? 'unknown';
-            if (service === undefined || service === name) counts[status]++;
-            return {
-              ...host,
-              status,
-              statusTitle: report?.reason
-                ? `${STATUS_LABEL[status]}: ${report.reason}`
-                : STATUS_LABEL[status],
-              url: hostUrl(host.address),
-            };
-          }),
-        })),
+      count: [...labels.values()].reduce((sum, members) => sum + members.length, 0),
+      labels: [...labels].sort(([a], [b]) => byName(a, b)),
     }));
+  const counts: Record<HostStatus, number> = { ok: 0, warn: 0, critical: 0, unknown: 0 };
+  const words = q.toLowerCase().split(/\s+/).filter(Boolean);
+  // Every host shown on some page, in page order: service, label, then as listed.
+  const matching: HostRecord[] = [];
+  for (const entry of ordered) {
+    if (service !== undefined && entry.name !== service) continue;
+    for (const [, members] of entry.labels) {
+      for (const host of members) {
+        counts[statuses.get(host.address)?.status ?? 'unknown']++;
+        if (words.length > 0) {
+          const text = fleetSearchText(host);
+          if (!words.every((word) => text.includes(word))) continue;
+        }
+        matching.push(host);
+      }
+    }
+  }
+  const onPage = pageItems(matching, page);
+  const shown: ServiceView[] = [];
+  for (const host of onPage) {
+    let view = shown[shown.length - 1];
+    if (view?.name !== host.service) {
+      const entry = ordered.find((candidate) => candidate.name === host.service)!;
+      view = { name: entry.name, id: entry.id, count: entry.count, labels: [] };
+      shown.push(view);
+    }
+    let label = view.labels[view.labels.length - 1];
+    if (label?.name !== host.label) {
+      label = { name: host.label, hosts: [] };
+      view.labels.push(label);
+    }
+    const report = statuses.get(host.address);
+    const status = report?.status ?? 'unknown';
+    label.hosts.push({
+      ...host,
+      status,
+      statusTitle: report?.reason ? `${STATUS_LABEL[status]}: ${report.reason}` : STATUS_LABEL[status],
+      url: hostUrl(host.address),
+    });
+  }
+  const sidebar = capped(
+    ordered.map(({ name, id, count }) => ({ name, id, count })),
+    options.maxServices,
+  );
   return {
     title: 'Kurado',
-    services: views,
-    shown: service === undefined ? views : views.filter((s) => s.name === service),
+    services: sidebar.items,
+    moreServices: ordered.length - sidebar.items.length,
+    /** Whether the chosen service exists (an unknown one is a 404). */
+    serviceFound: service === undefined || services.has(service),
+    shown,
     selectedService: service,
     total: hosts.length,
     counts,
     q,
+    pager: {
+      first: onPage.length === 0 ? 0 : page.offset + 1,
+      last: page.offset + onPage.length,
+      matching: matching.length,
+      previous: previousPage('/', options.query, page),
+      next: nextPage('/', options.query, page, matching.length),
+    },
     statusLabel: STATUS_LABEL,
     maxCompare: MAX_COMPARE_HOSTS,
     queryString,

@@ -159,6 +159,28 @@ describe('fleet page', () => {
     await expect.poll(() => text(page.locator('#match-count'))).toBe('0 of 7 hosts');
     await page.locator('#search').fill('');
     await expect.poll(() => visibleHostnames(page)).toHaveLength(7);
+    // Enter searches the whole fleet on the server (a fleet larger than one page).
+    await page.locator('#search').fill('replica');
+    await page.locator('#search').press('Enter');
+    await page.waitForURL(/\?q=replica$/);
+    expect(await page.locator('tr.host td.name').allInnerTexts()).toEqual(['db-replica']);
+    expect(await text(page.locator('nav.pager').first())).toContain('hosts 1–1 of 1 matching "replica"');
+    await context.close();
+  });
+
+  it('pages a fleet with previous/next links', async () => {
+    const { page, context } = await open('/?limit=3');
+    expect(await page.locator('tr.host').count()).toBe(3);
+    await page.locator('a[rel="next"]').first().click();
+    await page.waitForURL(/offset=3/);
+    expect(await page.locator('tr.host').count()).toBe(3);
+    await page.locator('a[rel="next"]').first().click();
+    await page.waitForURL(/offset=6/);
+    expect(await page.locator('tr.host').count()).toBe(1);
+    expect(await page.locator('a[rel="next"]').count()).toBe(0);
+    await page.locator('a[rel="prev"]').first().click();
+    await page.waitForURL(/offset=3/);
+    expect(await page.locator('tr.host').count()).toBe(3);
     await context.close();
   });
 

@@ -24,23 +24,66 @@ export function spawnKurado(
   env: NodeJS.ProcessEnv = {},
   nodeArgs: string[] = [],
 ): RunningKurado {
-  const child = spawn(
-    process.execPath,
-    process.env.KURADO_BUILT
-      ? [...nodeArgs, path.join(ROOT, 'bin/run.js'), ...args]
-      : [...nodeArgs, '--import', 'tsx', path.join(ROOT, 'bin/dev.js'), ...args],
-    {
-      cwd: ROOT,
-      env: { ...process.env, KURADO_LOG_LEVEL: 'debug', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+  const child = spawn(process.execPath, kuradoArgv(args, nodeArgs), {
+    cwd: ROOT,
+    env: { ...process.env, KURADO_LOG_LEVEL: 'debug', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return watch(child, args);
+}
+
+function kuradoArgv(args: string[], nodeArgs: string[] = []): string[] {
+  return process.env.KURADO_BUILT
+    ? [...nodeArgs, path.join(ROOT, 'bin/run.js'), ...args]
+    : [...nodeArgs, '--import', 'tsx', path.join(ROOT, 'bin/dev.js'), ...args];
+}
+
+/** Terminal control sequences (colours, cursor moves) and carriage returns. */
+const TERMINAL_CONTROL = /\u001b\[[0-9;?]*[A-Za-z]|\r/g;
+
+export interface KuradoInTerminal extends RunningKurado {
+  /** What the terminal showed, without colours and cursor moves. */
+  screen(): string;
+  /** Type Ctrl-C, as a person at the terminal stops `kurado up`. */
+  interrupt(): void;
+}
+
+/**
+ * Run the real `kurado` CLI on a pseudo-terminal (util-linux `script`), as a person at a terminal
+ * does: stdin, stdout and stderr are the terminal, 120 columns wide. `script -e` exits with the
+ * command's exit code. systemd's variables are removed, or `--log-format auto` would choose JSON.
+ */
+export function spawnKuradoInTerminal(args: string[], env: NodeJS.ProcessEnv = {}): KuradoInTerminal {
+  const command = [process.execPath, ...kuradoArgv(args)].map(shellQuote).join(' ');
+  const { JOURNAL_STREAM: _journal, INVOCATION_ID: _invocation, ...inherited } = process.env;
+  const child = spawn('script', ['-qefc', `stty cols 120 rows 40; exec ${command}`, '/dev/null'], {
+    cwd: ROOT,
+    env: { ...inherited, ...env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  const screen = (raw: string) => raw.replace(TERMINAL_CONTROL, '');
+  const running = watch(child, args, screen);
+  return {
+    ...running,
+    screen: () => screen(running.logs()),
+    interrupt: () => child.stdin?.write('\u0003'),
+  };
+}
+
+function shellQuote(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", "'\\''")}'`;
+}
+
+/** `clean` turns the raw output into the text `waitForLog` searches (terminal control removed). */
+function watch(child: ChildProcess, args: string[], clean = (raw: string) => raw): RunningKurado {
   let logs = '';
   const waiters: { pattern: RegExp; resolve: (line: string) => void }[] = [];
   const onData = (chunk: Buffer) => {
     logs += chunk.toString();
     for (const waiter of [...waiters]) {
-      const line = logs.split('\n').find((candidate) => waiter.pattern.test(candidate));
+      const line = clean(logs)
+        .split('\n')
+        .find((candidate) => waiter.pattern.test(candidate));
       if (line !== undefined) {
         waiters.splice(waiters.indexOf(waiter), 1);
         waiter.resolve(line);
@@ -55,7 +98,9 @@ export function spawnKurado(
     logs: () => logs,
     waitForLog: (pattern, timeoutMs = 30_000) =>
       new Promise<string>((resolve, reject) => {
-        const existing = logs.split('\n').find((line) => pattern.test(line));
+        const existing = clean(logs)
+          .split('\n')
+          .find((line) => pattern.test(line));
         if (existing !== undefined) return resolve(existing);
         const timer = setTimeout(
           () =>

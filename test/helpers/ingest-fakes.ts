@@ -1,7 +1,15 @@
 import type { Delivery } from '../../src/core/ingest/group-commit.js';
 import type { InboundMessage, IngestReport } from '../../src/core/ingest/ingestor.js';
 import type { RrdUpdate, RrdWriter, WriteReport } from '../../src/core/rrd/types.js';
-import type { HostRecord, MetaStore, StoreBatch } from '../../src/core/store/types.js';
+import { chooseNodes } from '../../src/core/storage/nodes.js';
+import type { StorageNodeIo } from '../../src/core/storage/sharded.js';
+import type {
+  HostRecord,
+  MetaStore,
+  StorageAssignment,
+  StoragePlacement,
+  StoreBatch,
+} from '../../src/core/store/types.js';
 
 /**
  * In-memory stand-ins for the write path, for unit tests that must run in milliseconds: an RRD
@@ -68,6 +76,29 @@ export class FakeMetaStore implements MetaStore {
     return added;
   }
 
+  /** host → storage node, as the host_storage table keeps it. */
+  readonly storage = new Map<string, string>();
+
+  async assignStorage(hosts: string[], placement: StoragePlacement): Promise<StorageAssignment> {
+    const counts = new Map<string, number>();
+    for (const node of this.storage.values()) counts.set(node, (counts.get(node) ?? 0) + 1);
+    const fresh = [...new Set(hosts)].filter((host) => !this.storage.has(host));
+    const { placed, badPins } = chooseNodes(fresh, placement.nodes, counts, (host) => placement.pinOf(host));
+    for (const [host, node] of placed) this.storage.set(host, node);
+    const nodes = new Map(hosts.map((host) => [host, this.storage.get(host) as string]));
+    return { nodes, placed: [...placed.keys()], badPins };
+  }
+
+  async storageAssignments(): Promise<Map<string, string>> {
+    return new Map(this.storage);
+  }
+
+  async storageCounts(): Promise<Map<string, number>> {
+    const counts = new Map<string, number>();
+    for (const node of this.storage.values()) counts.set(node, (counts.get(node) ?? 0) + 1);
+    return counts;
+  }
+
   async writeBatch(batch: StoreBatch): Promise<void> {
     if (this.fail && this.fail.times > 0) {
       this.fail.times--;
@@ -108,6 +139,9 @@ export class FakeMetaStore implements MetaStore {
   async lastReceivedOfPlugin(): Promise<Map<string, number>> {
     return notUsed();
   }
+  async latestValues(): Promise<never[]> {
+    return notUsed();
+  }
   async statuses(): Promise<Map<string, never>> {
     return notUsed();
   }
@@ -130,6 +164,8 @@ export class FakeIngest {
   readonly failures: Error[] = [];
   /** When set, every ingest waits for `release()`. */
   hold = false;
+  /** Hosts whose storage node is down: their messages come back as deferred. */
+  readonly downHosts = new Set<string>();
   private releases: (() => void)[] = [];
 
   async ingest(messages: readonly InboundMessage[]): Promise<IngestReport> {
@@ -137,7 +173,9 @@ export class FakeIngest {
     if (this.hold) await new Promise<void>((resolve) => this.releases.push(resolve));
     const failure = this.failures.shift();
     if (failure) throw failure;
+    const deferred = [...messages.keys()].filter((index) => this.downHosts.has(messages[index]?.host ?? ''));
     return {
+      ...(deferred.length > 0 ? { deferred } : {}),
       messages: messages.length,
       values: 0,
       meta: 0,
@@ -163,7 +201,7 @@ export class FakeIngest {
 }
 
 /** A delivery that records whether it was acknowledged. */
-export function delivery(payload: string, source?: string): Delivery & { acked: number } {
+export function delivery(payload: string, source?: string, host?: string): Delivery & { acked: number } {
   const message: Delivery & { acked: number } = {
     payload,
     acked: 0,
@@ -171,6 +209,46 @@ export function delivery(payload: string, source?: string): Delivery & { acked: 
       message.acked++;
     },
     ...(source === undefined ? {} : { source }),
+    ...(host === undefined ? {} : { host }),
   };
   return message;
+}
+
+/**
+ * A storage node for sharded-storage unit tests: a FakeRrdWriter, a PING that fails while
+ * `down`, and LIST from the writer's files. While `down`, writes throw like an unreachable daemon.
+ */
+export class FakeStorageNode {
+  readonly writer = new FakeRrdWriter();
+  down = false;
+  pings = 0;
+  readonly io: StorageNodeIo;
+
+  constructor(
+    readonly name: string,
+    dataDir: string,
+  ) {
+    this.io = {
+      name,
+      writer: {
+        write: (updates: RrdUpdate[]) => {
+          if (this.down) {
+            this.writer.writes.push(updates);
+            return Promise.reject(new Error(`rrdcached at ${name} unreachable`));
+          }
+          return this.writer.write(updates);
+        },
+        close: () => this.writer.close(),
+      },
+      ping: async () => {
+        this.pings++;
+        if (this.down) throw new Error(`rrdcached at ${name} unreachable`);
+      },
+      list: async (directory: string) =>
+        [...this.writer.files.keys()]
+          .map((file) => file.slice(dataDir.length + 1))
+          .filter((file) => file.startsWith(`${directory}/`))
+          .map((file) => file.slice(directory.length + 1)),
+    };
+  }
 }

@@ -59,6 +59,7 @@ export async function eventually(
   check: () => boolean | Promise<boolean>,
   describe: () => string,
   timeoutMs = 60_000,
+  intervalMs = 200,
 ) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -70,6 +71,6 @@ export async function eventually(
     )
       return;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${describe()}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
 }

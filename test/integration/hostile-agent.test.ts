@@ -35,15 +35,15 @@ relay = true
 
 [[services.shop]]
 role = "web"
-hosts = ["192.0.2.50 h50", "192.0.2.51 victim01"]
+hosts = ["192.0.2.50 h50", "192.0.2.51 victim01", { host = "192.0.2.52 relay52", relay = true }]
 
 [[services.shop]]
 role = "big"
-hosts = ["192.0.2.60 big01"]
+hosts = ["192.0.2.60 big01", { host = "192.0.2.61 big02", max_files = 30 }]
 
 [[services.shop]]
 role = "proxy"
-hosts = ["192.0.2.70 proxy01"]
+hosts = ["192.0.2.70 proxy01", { host = "192.0.2.71 proxy02", relay = false }]
 `;
 
 function kurado(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; output: string }> {
@@ -192,17 +192,19 @@ describe('hostile agents against kurado receive', { timeout: 300_000 }, () => {
     await goodHostStoredWithin2s();
   });
 
-  it('stops new metric files at the host limit (kurado.toml, max_files of the role); existing ones keep updating', async () => {
+  it('stops new metric files at the host limit (kurado.toml, max_files of the role or host entry); existing ones keep updating', async () => {
     const minute = nowSeconds() - (nowSeconds() % 60) - 120;
     const gauges = (count: number, timestamp: number, value: number) =>
       Array.from({ length: count }, (_, i) => `base.metrics.g${i}.gauge\t${value}\t${timestamp}`).join('\n');
     await publish(mosquitto.url, [
       { topic: 'kurado/update/files01.example', payload: gauges(200, minute, 1) },
       { topic: topicForHost('192.0.2.60'), payload: gauges(100, minute, 1) },
+      { topic: topicForHost('192.0.2.61'), payload: gauges(100, minute, 1) },
     ]);
     await eventually(
-      () => filesOf('files01.example') >= 50 && filesOf('192.0.2.60') >= 80,
-      () => `files01: ${filesOf('files01.example')}, big01: ${filesOf('192.0.2.60')}`,
+      () => filesOf('files01.example') >= 50 && filesOf('192.0.2.60') >= 80 && filesOf('192.0.2.61') >= 30,
+      () =>
+        `files01: ${filesOf('files01.example')}, big01: ${filesOf('192.0.2.60')}, big02: ${filesOf('192.0.2.61')}`,
     );
     await publish(mosquitto.url, [
       { topic: 'kurado/update/files01.example', payload: gauges(200, minute + 60, 2) },
@@ -216,6 +218,8 @@ describe('hostile agents against kurado receive', { timeout: 300_000 }, () => {
     );
     expect(filesOf('files01.example')).toBe(50);
     expect(filesOf('192.0.2.60')).toBe(80);
+    // The host entry's max_files beats its role's.
+    expect(filesOf('192.0.2.61')).toBe(30);
     const warning = (await store.warnings('files01.example', nowSeconds())).find(
       (w) => w.name === 'files-limit',
     );
@@ -271,6 +275,29 @@ describe('hostile agents against kurado receive', { timeout: 300_000 }, () => {
       async () => (await store.meta('192.0.2.51', nowSeconds())).length === 1,
       () => 'relayed meta of victim01 not stored',
     );
+    // relay on a host entry beats its role's: relay52 (a web host) may, proxy02 (a proxy) may not.
+    await publish(mosquitto.url, [
+      { topic: topicForHost('192.0.2.52'), payload: `192.0.2.51\tbase.meta.os\tdebian\t${now}` },
+      {
+        topic: topicForHost('192.0.2.71'),
+        payload: `base.metrics.load.gauge\t1\t${now}\n192.0.2.51\tbase.meta.arch\tpwned\t${now}`,
+      },
+    ]);
+    await eventually(
+      async () => (await store.meta('192.0.2.51', nowSeconds())).some((m) => m.name === 'os'),
+      () => 'meta relayed by relay52 not stored',
+    );
+    await eventually(
+      async () => (await store.warnings('192.0.2.71', nowSeconds())).length > 0,
+      () => 'no warning on proxy02',
+    );
+    expect((await store.warnings('192.0.2.71', nowSeconds()))[0]?.message).toMatch(
+      /relayed line for 192\.0\.2\.51 refused: 192\.0\.2\.71 may not write for other hosts/,
+    );
+    expect((await store.meta('192.0.2.51', nowSeconds())).map((m) => m.name).sort()).toEqual([
+      'kernel',
+      'os',
+    ]);
     await goodHostStoredWithin2s();
   });
 
@@ -291,6 +318,81 @@ describe('hostile agents against kurado receive', { timeout: 300_000 }, () => {
     const old = await kurado(['hosts', 'remove', '--unregistered-older-than', '1s'], env);
     expect(old.code, old.output).toBe(0);
     expect(new Set((await store.listHosts()).map((h) => h.origin))).toEqual(new Set(['import']));
+  });
+});
+
+describe("two receivers sharing one host's messages keep its bounds together", { timeout: 300_000 }, () => {
+  it('meta and warnings exactly, files at most 2 × the limit', async () => {
+    const rrdcached = await startRrdcached();
+    const mosquitto = await startMosquitto();
+    const dir = mkdtempSync(path.join(tmpdir(), 'kurado-two-receivers-'));
+    const storeUrl = `sqlite:${path.join(dir, 'kurado.db')}`;
+    writeFileSync(
+      path.join(dir, 'kurado.toml'),
+      '[limits]\nmax_files_per_host = 20\nmax_meta_per_host = 20\nmax_warnings_per_host = 10\n',
+    );
+    const env = {
+      KURADO_CONFIG: path.join(dir, 'kurado.toml'),
+      KURADO_DATA_DIR: rrdcached.baseDir,
+      KURADO_STORE_URL: storeUrl,
+    };
+    const receivers = ['kurado-a', 'kurado-b'].map((clientId) =>
+      spawnKurado(
+        [
+          'receive',
+          '--mqtt',
+          mosquitto.url,
+          '--rrdcached',
+          rrdcached.address,
+          '--mqtt-connections',
+          '4',
+          '--client-id',
+          clientId,
+        ],
+        env,
+      ),
+    );
+    const store = await openStore(storeUrl);
+    try {
+      for (const receiver of receivers) await receiver.waitForLog(/subscribed to agent updates/);
+      // 30 messages, each with 10 new metrics, 10 new meta names and 5 new warnings: the shared
+      // subscription hands about half to each receiver, each half far past every bound.
+      const now = nowSeconds();
+      const host = 'multi01.example';
+      await publish(
+        mosquitto.url,
+        Array.from({ length: 30 }, (_, m) => ({
+          topic: topicForHost(host),
+          payload: [
+            ...Array.from({ length: 10 }, (_, i) => `base.metrics.g${m}x${i}.gauge\t1\t${now}`),
+            ...Array.from({ length: 10 }, (_, i) => `junk.meta.m${m}x${i}\tv\t${now}`),
+            ...Array.from({ length: 5 }, (_, i) => `junk.warn.w${m}x${i}\tbad\t${now}`),
+          ].join('\n'),
+        })),
+      );
+      // Both have decided for the host past its bounds (each refused something)...
+      for (const receiver of receivers) await receiver.waitForLog(/refused by per-host limits/, 60_000);
+      // ...and each stored messages of its own (they say how many when they stop).
+      const handled = await Promise.all(
+        receivers.map(async (receiver) => {
+          expect(await receiver.stop()).toBe(0);
+          return Number(/stopped after (\d+) messages/.exec(receiver.logs())?.[1] ?? 0);
+        }),
+      );
+      for (const count of handled)
+        expect(count, `messages per receiver: ${handled}`).toBeGreaterThanOrEqual(3);
+      const at = nowSeconds();
+      expect(await store.meta(host, at)).toHaveLength(20);
+      expect((await store.warnings(host, at)).filter((w) => w.plugin === 'junk')).toHaveLength(10);
+      const files = readdirSync(path.join(rrdcached.baseDir, host, 'base')).length;
+      expect(files).toBeGreaterThanOrEqual(20);
+      expect(files).toBeLessThanOrEqual(40);
+    } finally {
+      for (const receiver of receivers) if (receiver.child.exitCode === null) await receiver.stop();
+      await store.close();
+      await rrdcached.stop();
+      await mosquitto.stop();
+    }
   });
 });
 

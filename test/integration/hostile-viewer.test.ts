@@ -18,6 +18,7 @@ import { Ingestor } from '../../src/core/ingest/ingestor.js';
 import { DEFAULT_LIMITS } from '../../src/core/limits.js';
 import { rrdFilePath } from '../../src/core/rrd/layout.js';
 import { createRrdWriter } from '../../src/core/rrd/writer.js';
+import { openStore } from '../../src/core/store/index.js';
 import { hashPasswordLine } from '../../src/web/access.js';
 import { DEFAULT_WEB_LIMITS } from '../../src/web/limits.js';
 import { createWebServer } from '../../src/web/server.js';
@@ -450,6 +451,85 @@ describe('odd JSON and bounded answers', () => {
     for (const bad of ['limit=0', `limit=${DEFAULT_WEB_LIMITS.pageSize + 1}`, 'offset=-1', 'limit=x']) {
       const response = await fixture.app.inject({ url: `/api/hosts?${bad}` });
       expect(response.statusCode, bad).toBe(400);
+    }
+  });
+
+  it('a fleet of 20,000 hosts: the fleet page and /api/servers answer one bounded page each, and their links reach every host once', async () => {
+    const store = await openStore(`sqlite:${path.join(tmp, 'fleet.db')}`);
+    await store.migrate();
+    const fleet = Array.from({ length: 20_000 }, (_, i) => ({
+      address: `10.9.${Math.floor(i / 250)}.${i % 250}`,
+      hostname: `junk-${i}`,
+      comments: 'registered by a flood',
+      service: i < 15_000 ? 'unregistered' : 'shop',
+      label: '',
+      role: 'web',
+      plugins: ['base'],
+      origin: 'import' as const,
+    }));
+    await store.upsertHosts(fleet);
+    const app = await createWebServer({
+      store,
+      graphs: fixture.graphs,
+      config: { web: { listen: '127.0.0.1:0', auth: 'none', allowFrom: [] } },
+    });
+    try {
+      const { fleetPageSize, pageSize } = DEFAULT_WEB_LIMITS;
+      const rowsOf = (html: string) =>
+        [...html.matchAll(/<input type="checkbox" class="pick" value="([^"]+)"/g)].map((m) => m[1]!);
+      const nextOf = (html: string) =>
+        /<a href="([^"]+)" rel="next">/.exec(html)?.[1]?.replaceAll('&amp;', '&');
+      const seen: string[] = [];
+      let url: string | undefined = '/';
+      let pages = 0;
+      while (url) {
+        const response = await app.inject({ url });
+        expect(response.statusCode, url).toBe(200);
+        const rows = rowsOf(response.body);
+        expect(rows.length).toBeLessThanOrEqual(fleetPageSize);
+        // About 400 bytes per host row: a page stays a few hundred KB however big the fleet.
+        expect(response.body.length).toBeLessThan(fleetPageSize * 600);
+        if (pages === 0) expect(response.body).toContain(`hosts 1–${fleetPageSize} of 20000`);
+        seen.push(...rows);
+        url = nextOf(response.body);
+        pages++;
+      }
+      expect(pages).toBe(20_000 / fleetPageSize);
+      expect(seen).toHaveLength(20_000);
+      expect(new Set(seen).size).toBe(20_000);
+      // A previous link goes back; a search finds a host on any page, served as one small page.
+      const second = await app.inject({ url: `/?offset=${fleetPageSize}` });
+      expect(/<a href="([^"]+)" rel="prev">/.exec(second.body)?.[1]).toBe(
+        `/?offset=0&amp;limit=${fleetPageSize}`,
+      );
+      const found = await app.inject({ url: '/?q=junk-19999' });
+      expect(rowsOf(found.body)).toEqual(['10.9.79.249']);
+      expect(found.body).toContain('hosts 1–1 of 1 matching');
+      expect((await app.inject({ url: '/?limit=0' })).statusCode).toBe(400);
+
+      const lines: string[] = [];
+      let servers: string | undefined = '/api/servers';
+      let serverPages = 0;
+      while (servers) {
+        const response: { statusCode: number; headers: Record<string, unknown>; body: string } =
+          await app.inject({ url: servers });
+        expect(response.statusCode).toBe(200);
+        expect(response.headers['x-total-count']).toBe('20000');
+        const page = response.body.split('\n').filter(Boolean);
+        expect(page.length).toBeLessThanOrEqual(pageSize);
+        lines.push(...page);
+        servers = /^<([^>]+)>; rel="next"$/.exec(String(response.headers.link ?? ''))?.[1];
+        serverPages++;
+      }
+      expect(serverPages).toBe(20_000 / pageSize);
+      expect(lines).toHaveLength(20_000);
+      expect(lines).toContain('10.9.0.0 junk-0 registered by a flood');
+      expect((await app.inject({ url: '/api/servers?service=shop&limit=2' })).body).toBe(
+        '10.9.60.0 junk-15000 registered by a flood\n10.9.60.1 junk-15001 registered by a flood\n',
+      );
+    } finally {
+      await app.close();
+      await store.close();
     }
   });
 

@@ -228,6 +228,81 @@ export function metaStoreContract(dialect: string, open: () => Promise<StoreUnde
       });
     });
 
+    describe('storage assignment', () => {
+      const unpinned = { pinOf: () => undefined };
+
+      it('spreads new hosts over the nodes with the fewest hosts and never moves one', async () => {
+        const first = await store.assignStorage(['h1', 'h2', 'h3', 'h4'], { nodes: ['a', 'b'], ...unpinned });
+        expect(first.nodes).toEqual(
+          new Map([
+            ['h1', 'a'],
+            ['h2', 'b'],
+            ['h3', 'a'],
+            ['h4', 'b'],
+          ]),
+        );
+        expect(first.placed.sort()).toEqual(['h1', 'h2', 'h3', 'h4']);
+        // A third node joins: the old hosts stay where they are, new ones fill the new node first.
+        const later = await store.assignStorage(['h1', 'h5', 'h6', 'h2'], {
+          nodes: ['a', 'b', 'c'],
+          ...unpinned,
+        });
+        expect(later.nodes).toEqual(
+          new Map([
+            ['h1', 'a'],
+            ['h5', 'c'],
+            ['h6', 'c'],
+            ['h2', 'b'],
+          ]),
+        );
+        expect(later.placed.sort()).toEqual(['h5', 'h6']);
+        expect(await store.storageCounts()).toEqual(
+          new Map([
+            ['a', 2],
+            ['b', 2],
+            ['c', 2],
+          ]),
+        );
+        expect((await store.storageAssignments()).get('h6')).toBe('c');
+      });
+
+      it('places a pinned host on its node and reports a pin naming no configured node', async () => {
+        const pins: Record<string, string> = { h1: 'b', h2: 'gone' };
+        const result = await store.assignStorage(['h1', 'h2'], {
+          nodes: ['a', 'b'],
+          pinOf: (h) => pins[h],
+        });
+        expect(result.nodes).toEqual(
+          new Map([
+            ['h1', 'b'],
+            ['h2', 'a'],
+          ]),
+        );
+        expect(result.badPins).toEqual([{ host: 'h2', node: 'gone' }]);
+      });
+
+      it('gives two processes placing the same new hosts at once the same answer', async () => {
+        const other = await subject.another();
+        const hosts = Array.from({ length: 40 }, (_, i) => `10.1.0.${i}`);
+        const [mine, theirs] = await Promise.all([
+          store.assignStorage(hosts, { nodes: ['a', 'b', 'c'], ...unpinned }),
+          other.assignStorage([...hosts].reverse(), { nodes: ['c', 'b', 'a'], ...unpinned }),
+        ]);
+        expect(mine.nodes).toEqual(theirs.nodes);
+        expect(await store.storageAssignments()).toEqual(mine.nodes);
+        const total = [...(await store.storageCounts()).values()].reduce((a, b) => a + b, 0);
+        expect(total).toBe(40);
+      });
+
+      it('keeps the assignment of a removed host (its files stay on the node)', async () => {
+        await store.upsertHosts([host('10.0.0.1')]);
+        await store.assignStorage(['10.0.0.1'], { nodes: ['a', 'b'], pinOf: () => 'b' });
+        await store.removeHosts(['10.0.0.1']);
+        const again = await store.assignStorage(['10.0.0.1'], { nodes: ['a', 'b'], ...unpinned });
+        expect(again.nodes.get('10.0.0.1')).toBe('b');
+      });
+    });
+
     describe('meta', () => {
       const kernel = (value: string, timestamp: number) => ({
         host: '10.0.0.1',
@@ -340,6 +415,53 @@ export function metaStoreContract(dialect: string, open: () => Promise<StoreUnde
         const later = T + 120 + META_TTL_SECONDS + 60;
         await bounded.writeBatch(batch(later, { meta: ['x', 'y'].map((n) => value('10.0.0.1', n, later)) }));
         expect((await bounded.meta('10.0.0.1', later)).map((m) => m.name)).toEqual(['x', 'y']);
+      });
+
+      it('two stores on one database (two receivers) keep the bounds together, even writing at once', async () => {
+        const limits = { maxMetaPerHost: 10, maxWarningsPerHost: 5 };
+        const receivers = [await subject.another({ limits }), await subject.another({ limits })];
+        // A receiver registers a host before it writes the host's batch.
+        await store.upsertHosts([host('10.0.0.1')]);
+        for (let round = 0; round < 4; round++) {
+          const at = T + round;
+          await Promise.all(
+            receivers.map((receiver, index) =>
+              receiver.writeBatch(
+                batch(at, {
+                  meta: Array.from({ length: 8 }, (_, i) => ({
+                    host: '10.0.0.1',
+                    plugin: 'p',
+                    name: `r${index}-${round}-${i}`,
+                    value: 'v',
+                    timestamp: at,
+                  })),
+                  warnings: Array.from({ length: 4 }, (_, i) => ({
+                    host: '10.0.0.1',
+                    plugin: 'p',
+                    name: `w${index}-${round}-${i}`,
+                    message: 'm',
+                    timestamp: at,
+                  })),
+                }),
+              ),
+            ),
+          );
+        }
+        const now = T + 4;
+        expect(await store.meta('10.0.0.1', now)).toHaveLength(10);
+        const shown = await store.warnings('10.0.0.1', now);
+        expect(shown.filter((w) => w.plugin !== 'kurado')).toHaveLength(5);
+        expect(shown.filter((w) => w.plugin === 'kurado').map((w) => w.name)).toContain('meta-limit');
+        // A receiver started later knows nothing in memory and still counts what the table holds.
+        const restarted = await subject.another({ limits });
+        await restarted.writeBatch(
+          batch(now, {
+            meta: [{ host: '10.0.0.1', plugin: 'p', name: 'late', value: 'v', timestamp: now }],
+            warnings: [{ host: '10.0.0.1', plugin: 'p', name: 'late', message: 'm', timestamp: now }],
+          }),
+        );
+        expect(await store.meta('10.0.0.1', now)).toHaveLength(10);
+        expect((await store.warnings('10.0.0.1', now)).filter((w) => w.plugin !== 'kurado')).toHaveLength(5);
       });
 
       it('keeps at most max_warnings_per_host warnings per host in 5 minutes', async () => {
@@ -528,6 +650,47 @@ export function metaStoreContract(dialect: string, open: () => Promise<StoreUnde
           ]),
         );
       });
+    });
+
+    it('keeps the latest values per host+plugin and the ones before them, ignoring older or repeated batches', async () => {
+      const values = (load: number, cpu: number, at: number) => ({
+        'loadavg-1.gauge': [load, at] as [number, number],
+        'cpu-user.derive': [cpu, at] as [number, number],
+      });
+      const latest = (host: string, plugin: string, at: number, load: number, cpu: number) => ({
+        host,
+        plugin,
+        at,
+        values: values(load, cpu, at),
+      });
+      await store.writeBatch(batch(T, { latest: [latest('10.0.0.1', 'base', T - 60, 0.5, 1000)] }));
+      expect(await store.latestValues()).toEqual([
+        { host: '10.0.0.1', plugin: 'base', at: T - 60, values: values(0.5, 1000, T - 60) },
+      ]);
+      await store.writeBatch(
+        batch(T + 60, {
+          latest: [latest('10.0.0.1', 'base', T, 0.75, 1600), latest('10.0.0.2', 'nginx:80', T, 3, 9)],
+        }),
+      );
+      // A redelivered (same time) and a late, older batch change nothing.
+      await store.writeBatch(batch(T + 61, { latest: [latest('10.0.0.1', 'base', T, 0.75, 1600)] }));
+      await store.writeBatch(batch(T + 62, { latest: [latest('10.0.0.1', 'base', T - 120, 9, 1)] }));
+      const rows = (await store.latestValues()).sort((a, b) => a.host.localeCompare(b.host));
+      expect(rows).toEqual([
+        {
+          host: '10.0.0.1',
+          plugin: 'base',
+          at: T,
+          values: values(0.75, 1600, T),
+          previous: { at: T - 60, values: values(0.5, 1000, T - 60) },
+        },
+        { host: '10.0.0.2', plugin: 'nginx:80', at: T, values: values(3, 9, T) },
+      ]);
+      expect((await store.latestValues(['nginx:80'])).map((r) => r.host)).toEqual(['10.0.0.2']);
+      expect(await store.latestValues(['mysql'])).toEqual([]);
+      await store.upsertHosts([host('10.0.0.1')]);
+      await store.removeHosts(['10.0.0.1']);
+      expect((await store.latestValues()).map((r) => r.host)).toEqual(['10.0.0.2']);
     });
 
     it('expire() deletes expired meta and warnings and says how many', async () => {

@@ -59,7 +59,12 @@ image later.`;
       this.log(
         `  data_dir   ${settings.dataDir}${existsSync(settings.dataDir) ? '' : ' (does not exist yet)'}`,
       );
-      this.log(`  rrdcached  ${settings.rrdcached ?? 'none (rrdtool reads and writes the files directly)'}`);
+      if (settings.storage.length > 0) {
+        for (const node of settings.storage) this.log(`  storage    ${node.name} at ${node.rrdcached}`);
+      } else
+        this.log(
+          `  rrdcached  ${settings.rrdcached ?? 'none (rrdtool reads and writes the files directly)'}`,
+        );
       this.log(`  store      ${redactUrl(settings.storeUrl)}`);
       if (settings.graphsDir) this.log(`  graphs_dir ${settings.graphsDir}`);
     }

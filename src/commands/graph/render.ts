@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand, graphsDirFlag } from '../../cli/base-command.js';
 import { resolveHost, unknownHostMessage } from '../../cli/graph-host.js';
+import { pluginName } from '../../core/graphs/graphs.js';
 import { createGraphService, TemplateLoadError } from '../../core/graphs/service.js';
 import { GRAPH_STYLE } from '../../core/graphs/style.js';
 import { parseTimeText } from '../../core/graphs/terms.js';
@@ -23,13 +24,15 @@ HOST is an address or a hostname known to the store; GRAPH is a key from "kurado
 
   static override examples = [
     '<%= config.bin %> graph render 10.0.0.1 cpu --term week --out cpu.png',
+    '<%= config.bin %> graph render --service shop cpu --out shop-cpu.png',
+    '<%= config.bin %> graph render --service shop --label frontend traffic --plugin base > traffic.png',
     '<%= config.bin %> graph render web01 traffic-eth0 --width 800 > traffic.png',
     '<%= config.bin %> graph render 10.0.0.1 reqs --plugin nginx:8080 --term custom --from "2026-11-24 00:00" --to "2026-11-25 00:00" --out reqs.png',
   ];
 
   static override args = {
-    host: Args.string({ description: 'Address or hostname.', required: true }),
-    graph: Args.string({ description: 'Graph key (see "kurado graph list HOST").', required: true }),
+    host: Args.string({ description: 'Address or hostname (left out with --service).' }),
+    graph: Args.string({ description: 'Graph key (see "kurado graph list HOST").' }),
   };
 
   static override flags = {
@@ -62,6 +65,14 @@ HOST is an address or a hostname known to the store; GRAPH is a key from "kurado
       max: GRAPH_STYLE.maxHeight,
     }),
     out: Flags.string({ char: 'o', description: 'Write the PNG here instead of stdout.' }),
+    service: Flags.string({
+      description:
+        'Draw the graph over all hosts of this service (sums and averages as the templates say; the service page shows the same), instead of one host.',
+    }),
+    label: Flags.string({
+      description: 'With --service: only the hosts of this label.',
+      dependsOn: ['service'],
+    }),
     'graphs-dir': graphsDirFlag,
   };
 
@@ -87,10 +98,23 @@ HOST is an address or a hostname known to the store; GRAPH is a key from "kurado
     if (from !== undefined && flags.term !== 'custom') {
       this.error('--from needs --term custom', { exit: 2 });
     }
-    const host = await resolveHost(settings, args.host);
-    if (!host) this.error(unknownHostMessage(args.host, settings.dataDir), { exit: 1 });
-    if (host.storeProblem)
-      this.log_.warn({ problem: host.storeProblem }, 'store not reachable; drawing without meta');
+    const positional = [args.host, args.graph].filter((a) => a !== undefined);
+    if (flags.service !== undefined ? positional.length !== 1 : positional.length !== 2) {
+      this.error(
+        flags.service !== undefined
+          ? 'with --service give only GRAPH: kurado graph render --service shop cpu'
+          : 'give HOST and GRAPH: kurado graph render 10.0.0.1 cpu (or --service NAME GRAPH)',
+        { exit: 2 },
+      );
+    }
+    const graphKey = positional[positional.length - 1]!;
+    let host: Awaited<ReturnType<typeof resolveHost>>;
+    if (flags.service === undefined) {
+      host = await resolveHost(settings, args.host!);
+      if (!host) this.error(unknownHostMessage(args.host!, settings.dataDir), { exit: 1 });
+      if (host.storeProblem)
+        this.log_.warn({ problem: host.storeProblem }, 'store not reachable; drawing without meta');
+    }
     let graphs: ReturnType<typeof createGraphService>;
     try {
       graphs = createGraphService({
@@ -108,21 +132,31 @@ HOST is an address or a hostname known to the store; GRAPH is a key from "kurado
       if (error instanceof TemplateLoadError) this.error(error.message, { exit: 1 });
       throw error;
     }
+    const shape = {
+      graph: graphKey,
+      term: flags.term,
+      width: flags.width,
+      height: flags.height,
+      ...(from !== undefined ? { from } : {}),
+      ...(to !== undefined ? { to } : {}),
+    };
     try {
-      const png = await graphs.renderPng(
-        {
-          host: host.address,
-          plugin: flags.plugin,
-          graph: args.graph,
-          term: flags.term,
-          width: flags.width,
-          height: flags.height,
-          ...(from !== undefined ? { from } : {}),
-          ...(to !== undefined ? { to } : {}),
-          ...(host.hostname ? { hostname: host.hostname } : {}),
-        },
-        host.meta,
-      );
+      const png = host
+        ? await graphs.renderPng(
+            {
+              ...shape,
+              host: host.address,
+              plugin: flags.plugin,
+              ...(host.hostname ? { hostname: host.hostname } : {}),
+            },
+            host.meta,
+          )
+        : await graphs.renderAggregatePng({
+            ...shape,
+            service: flags.service!,
+            label: flags.label ?? '',
+            plugin: pluginName(flags.plugin),
+          });
       if (flags.out) writeFileSync(flags.out, png);
       else
         await new Promise<void>((resolve, reject) =>

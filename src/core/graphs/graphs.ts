@@ -119,9 +119,11 @@ export function resolveTemplateGraph(
   graph: GraphTemplate,
   meta: Map<string, string>,
   item?: string,
+  /** The item's label instead of the one meta gives (a service page's "all"). */
+  itemLabel?: string,
 ): ResolvedGraph {
   const args = pluginArgs(plugin, template.defaultArgs);
-  const label = item === undefined ? undefined : labelOf(graph, item, meta);
+  const label = item === undefined ? undefined : (itemLabel ?? labelOf(graph, item, meta));
   const values = { item, label, args };
   const resolved: ResolvedGraph = {
     plugin,

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import {
+  aggregateRoot,
   listMetrics,
   listPlugins,
   metricOfFileName,
@@ -9,6 +10,12 @@ import {
 } from '../rrd/layout.js';
 import { RrdtoolError } from '../rrd/rrdtool-process.js';
 import type { MetaEntry } from '../store/types.js';
+import {
+  type AggregateGraphRequest,
+  type AggregateScope,
+  aggregateGraph,
+  isAggregated,
+} from './aggregate.js';
 import {
   type ArgumentContext,
   findGraph,
@@ -24,7 +31,7 @@ import {
 import { loadTemplates, type TemplateSet } from './loader.js';
 import { RenderPool } from './pool.js';
 import { GRAPH_STYLE } from './style.js';
-import type { TemplateError } from './template.js';
+import { parseMetricRef, splitDef, type TemplateError } from './template.js';
 import { resolveRange } from './terms.js';
 import {
   type GraphData,
@@ -73,6 +80,15 @@ export interface KuradoGraphService extends GraphService {
   plugins(host: string): string[];
   /** The rrdtool arguments (after `graphv -`) a request renders with. */
   graphArguments(request: GraphRequest, meta: MetaEntry[]): string[];
+  /** Service-page graphs of a service or label: per plugin name, those with summary files. */
+  listAggregate(scope: AggregateScope): PluginGraphs[];
+  renderAggregatePng(request: AggregateGraphRequest): Promise<Buffer>;
+  exportAggregateData(request: AggregateGraphRequest): Promise<GraphData>;
+}
+
+/** "shop" or "shop / frontend", in graph titles and messages. */
+export function scopeTitle(scope: AggregateScope): string {
+  return scope.label === '' ? scope.service : `${scope.service} / ${scope.label}`;
 }
 
 /** The plugin order on a host page: `base` first, then by name. */
@@ -99,7 +115,7 @@ export function createGraphService(options: GraphServiceOptions): KuradoGraphSer
   /** `name.type` of every metric file of a host's plugin. */
   const metrics = (host: string, plugin: string): Set<string> => new Set(listMetrics(dataDir, host, plugin));
 
-  const checkRequest = (request: GraphRequest) => {
+  const checkRequest = (request: Pick<GraphRequest, 'width' | 'height'>) => {
     const { width, height } = request;
     if (!Number.isInteger(width) || width < GRAPH_STYLE.minWidth || width > GRAPH_STYLE.maxWidth) {
       throw new GraphRequestError(
@@ -141,6 +157,76 @@ export function createGraphService(options: GraphServiceOptions): KuradoGraphSer
       width: request.width,
       height: request.height,
       ...(request.hostname ? { hostLabel: request.hostname } : {}),
+      ...(options.rrdcached ? { daemon: options.rrdcached } : {}),
+    };
+    return { graph, args: graphArguments(graph, ctx), ctx };
+  };
+
+  /** Summary files (`name.gauge`) of a scope's plugin. */
+  const summaryFiles = (scope: AggregateScope, plugin: string): Set<string> =>
+    new Set(listMetrics(aggregateRoot(dataDir, scope.service), scope.label, plugin));
+
+  /** Whether any summed file a graph reads exists (the host count alone draws nothing). */
+  const hasSummary = (graph: ResolvedGraph, files: Set<string>): boolean =>
+    graph.lines.some((line) => {
+      const def = line.startsWith('DEF:') ? splitDef(line) : undefined;
+      const ref = def && parseMetricRef(def.file.slice(4, -1));
+      return !!ref && typeof ref !== 'string' && ref.name !== 'hosts' && files.has(`${ref.name}.${ref.type}`);
+    });
+
+  const listAggregate = (scope: AggregateScope): PluginGraphs[] => {
+    const out: PluginGraphs[] = [];
+    for (const plugin of listPlugins(aggregateRoot(dataDir, scope.service), scope.label).sort(pluginOrder)) {
+      const template = templates.templates.get(plugin);
+      if (!template) continue;
+      const files = summaryFiles(scope, plugin);
+      const graphs = template.graphs
+        .filter(isAggregated)
+        .map((g) => aggregateGraph(template, g))
+        .filter((g) => hasSummary(g, files));
+      if (graphs.length > 0) out.push({ plugin, groups: groupGraphs(graphs) });
+    }
+    return out;
+  };
+
+  const prepareAggregate = (
+    request: AggregateGraphRequest,
+  ): { graph: ResolvedGraph; args: GraphArguments; ctx: ArgumentContext } => {
+    checkRequest(request);
+    const range = resolveRange(request.term, now(), request.from, request.to);
+    const scope = { service: request.service, label: request.label };
+    const shown = scopeTitle(scope);
+    const files = summaryFiles(scope, request.plugin);
+    if (files.size === 0) {
+      const known = listAggregate(scope).map((p) => p.plugin);
+      throw new GraphNotFoundError(
+        known.length === 0
+          ? `no service graphs for "${shown}" (yet: summaries are written once a minute while its hosts report)`
+          : `no service graphs of plugin "${request.plugin}" for "${shown}"; plugins: ${known.join(', ')}`,
+      );
+    }
+    const template = templates.templates.get(request.plugin);
+    const graphTemplate = template?.graphs.find((g) => isAggregated(g) && g.key === request.graph);
+    const graph = template && graphTemplate ? aggregateGraph(template, graphTemplate) : undefined;
+    if (!graph || !hasSummary(graph, files)) {
+      const known = listAggregate(scope)
+        .filter((p) => p.plugin === request.plugin)
+        .flatMap((p) => p.groups.flatMap((g) => g.graphs.map((x) => x.key)));
+      throw new GraphNotFoundError(
+        `no service graph "${request.graph}" of plugin "${request.plugin}" for "${shown}"${known.length ? `; available: ${known.join(', ')}` : ''}`,
+      );
+    }
+    const root = aggregateRoot(dataDir, request.service);
+    const ownDir = pluginDirectory(root, request.label, request.plugin);
+    const ctx: ArgumentContext = {
+      dataDir: root,
+      host: request.label,
+      exists: (file) =>
+        path.dirname(file) === ownDir && files.has(metricOfFileName(path.basename(file)) ?? ''),
+      range,
+      width: request.width,
+      height: request.height,
+      hostLabel: shown,
       ...(options.rrdcached ? { daemon: options.rrdcached } : {}),
     };
     return { graph, args: graphArguments(graph, ctx), ctx };
@@ -203,6 +289,26 @@ export function createGraphService(options: GraphServiceOptions): KuradoGraphSer
 
     graphArguments(request: GraphRequest, meta: MetaEntry[]): string[] {
       return renderArgs(prepare(request, meta).args);
+    },
+
+    listAggregate,
+
+    async renderAggregatePng(request: AggregateGraphRequest): Promise<Buffer> {
+      const { args } = prepareAggregate(request);
+      const result = await run(['graphv', '-', ...renderArgs(args)]);
+      if (!result.image || result.image.length === 0) {
+        throw new GraphRenderError(`rrdtool graphv returned no image for service graph ${request.graph}`);
+      }
+      return result.image;
+    },
+
+    async exportAggregateData(request: AggregateGraphRequest): Promise<GraphData> {
+      const { args, ctx } = prepareAggregate(request);
+      const result = await run(xportArguments(args, ctx));
+      return parseXport(
+        result.text,
+        args.series.map((s) => s.legend),
+      );
     },
 
     async renderPng(request: GraphRequest, meta: MetaEntry[]): Promise<Buffer> {

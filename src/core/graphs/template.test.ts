@@ -85,6 +85,37 @@ describe('parseTemplate reports every mistake with file and line', () => {
     ]);
   });
 
+  it('reads how a graph aggregates on service pages, per graph and per DEF, and refuses other words', () => {
+    const withAggregate = GOOD.replace(
+      'group = "App"',
+      `group = "App"\naggregate = "sum"\naggregate_lines = '''\nDEF:a={rrd reqs.derive aggregate=avg}:n:AVERAGE\nLINE1:a#0000FF:Average\n'''`,
+    );
+    const graph = parseTemplate('/site/app.toml', withAggregate, 'app').template?.graphs[0];
+    expect(graph?.aggregate).toBe('sum');
+    expect(graph?.aggregateLines.map((l) => l.text)).toEqual([
+      'DEF:a={rrd reqs.derive aggregate=avg}:n:AVERAGE',
+      'LINE1:a#0000FF:Average',
+    ]);
+    expect(parseTemplate('/site/app.toml', GOOD, 'app').template?.graphs[0]?.aggregate).toBe('none');
+    expect(errorsOf(GOOD.replace('group = "App"', 'group = "App"\naggregate = "total"'))).toEqual([
+      expect.stringMatching(/:5: aggregate must be one of "sum", "avg", "none"/),
+    ]);
+    expect(errorsOf(GOOD.replace('{rrd reqs.derive}', '{rrd reqs.derive aggregate=max}'))).toEqual([
+      expect.stringMatching(/:7: aggregate=max is not one of sum, avg, none/),
+    ]);
+    expect(
+      errorsOf(GOOD.replace('group = "App"', `group = "App"\naggregate_lines = "LINE1:r#0000FF:x"`)),
+    ).toEqual([expect.stringMatching(/aggregate_lines are drawn only on service pages/)]);
+    expect(
+      errorsOf(
+        GOOD.replace(
+          'group = "App"',
+          `group = "App"\naggregate = "avg"\naggregate_lines = "LINE1:zz#0000FF:x"`,
+        ),
+      ),
+    ).toEqual([expect.stringMatching(/LINE1 uses "zz", which no DEF\/CDEF\/VDEF above defines/)]);
+  });
+
   it('accepts lines as a TOML array too', () => {
     const text = `[[graph]]
 key = "a"

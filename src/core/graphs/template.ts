@@ -53,7 +53,17 @@ export interface MetricRef {
   type: DsType;
   plugin?: string;
   host?: string;
+  /** How this DEF aggregates over a service's hosts (overrides the graph's `aggregate`). */
+  aggregate?: AggregateMode;
 }
+
+/**
+ * How a graph (or one DEF of it) is drawn over many hosts on a service or label page: `sum` of
+ * the hosts' values, `avg` (the sum divided by the hosts that reported), or `none` (the graph is
+ * not drawn there; a DEF is drawn as unknown).
+ */
+export const AGGREGATE_MODES = ['sum', 'avg', 'none'] as const;
+export type AggregateMode = (typeof AGGREGATE_MODES)[number];
 
 export interface GraphTemplate {
   key: string;
@@ -65,6 +75,10 @@ export interface GraphTemplate {
   itemMarks: Record<string, string>;
   options: string[];
   lines: TemplateLine[];
+  /** How the graph is drawn over a service's hosts (`none` when the template does not say). */
+  aggregate: AggregateMode;
+  /** Lines drawn after `lines` only on service and label pages (an average next to a sum). */
+  aggregateLines: TemplateLine[];
   /** 1-based line of the `[[graph]]` header in `file`. */
   line: number;
   /** The template file the graph comes from (a merged site file keeps its own name). */
@@ -134,6 +148,8 @@ const GRAPH_FIELDS = new Set([
   'item_marks',
   'options',
   'lines',
+  'aggregate',
+  'aggregate_lines',
 ]);
 const FILE_FIELDS = new Set(['uncovered', 'default_args', 'merge', 'graph']);
 /** `{…}` placeholders: rrd, item, label, argN. */
@@ -156,10 +172,14 @@ export function parseMetricRef(spec: string): MetricRef | string {
     const eq = word.indexOf('=');
     const key = word.slice(0, eq);
     const value = word.slice(eq + 1);
-    if (eq < 0 || !value || (key !== 'plugin' && key !== 'host')) {
-      return `unknown {rrd} option "${word}"; use plugin=PLUGIN and/or host=HOST`;
+    if (eq < 0 || !value || (key !== 'plugin' && key !== 'host' && key !== 'aggregate')) {
+      return `unknown {rrd} option "${word}"; use plugin=PLUGIN, host=HOST and/or aggregate=${AGGREGATE_MODES.join('|')}`;
     }
-    ref[key] = value;
+    if (key === 'aggregate') {
+      if (!(AGGREGATE_MODES as readonly string[]).includes(value))
+        return `aggregate=${value} is not one of ${AGGREGATE_MODES.join(', ')}`;
+      ref.aggregate = value as AggregateMode;
+    } else ref[key] = value;
   }
   return ref;
 }
@@ -355,89 +375,112 @@ function parseGraph(
       }
     }
   }
-  let lineTexts: string[] = [];
-  const lines: TemplateLine[] = [];
-  const linesField = raw.lines;
-  if (linesField === undefined) fail(header, 'graph is missing "lines"');
-  else if (typeof linesField === 'string') lineTexts = linesField.split('\n');
-  else if (Array.isArray(linesField) && linesField.every((l) => typeof l === 'string'))
-    lineTexts = linesField;
-  else fail(fieldLine('lines'), '"lines" must be a multi-line string or a list of strings');
-  const linesStart = raw.lines === undefined ? header : fieldLine('lines');
+  const readLines = (field: 'lines' | 'aggregate_lines'): { texts: string[]; start: number } => {
+    const value = raw[field];
+    const start = value === undefined ? header : fieldLine(field);
+    if (value === undefined) return { texts: [], start };
+    if (typeof value === 'string') return { texts: value.split('\n'), start };
+    if (Array.isArray(value) && value.every((l) => typeof l === 'string')) return { texts: value, start };
+    fail(start, `"${field}" must be a multi-line string or a list of strings`);
+    return { texts: [], start };
+  };
+  if (raw.lines === undefined) fail(header, 'graph is missing "lines"');
+  const main = readLines('lines');
+  const linesStart = main.start;
   const defined = new Set<string>();
   let ownDefs = 0;
-  for (const rawLine of lineTexts) {
-    const textLine = rawLine.trim();
-    if (textLine === '' || textLine.startsWith('#') || textLine.startsWith('//')) continue;
-    const at = lineOf(text, textLine, linesStart, linesStart);
-    lines.push({ text: textLine, line: at });
-    const bad = (detail: string) => fail(at, detail);
-    const element = ELEMENT.exec(textLine)?.[1];
-    if (!element) {
-      bad(
-        `"${textLine.slice(0, 40)}" is not a graph element (DEF, CDEF, VDEF, AREA, LINE, STACK, GPRINT, STATS, COMMENT, HRULE, VRULE …)`,
-      );
-      continue;
-    }
-    // Placeholders: the simple ones first ({item} may sit inside {rrd …}), then {rrd …}.
-    const sample = textLine.replace(SIMPLE_PLACEHOLDER, (_whole, name: string) => {
-      if ((name === 'item' || name === 'label') && !each)
-        bad(`{${name}} used but the graph has no "each" list`);
-      return 'x';
-    });
-    for (const m of sample.matchAll(PLACEHOLDER)) {
-      const inner = m[1]!.trim();
-      if (inner.startsWith('rrd ') || inner === 'rrd') {
-        if (element !== 'DEF') bad('{rrd …} may only be used as the file of a DEF');
-        const ref = parseMetricRef(inner.slice(3));
-        if (typeof ref === 'string') bad(ref);
-        else if (!ref.plugin && !ref.host) ownDefs++;
-      } else {
-        bad(`unknown placeholder {${inner}} (known: {rrd NAME.TYPE}, {item}, {label}, {arg1}…{arg9})`);
-      }
-    }
-    if (element === 'DEF') {
-      const def = splitDef(sample);
-      if (!def?.file.startsWith('{rrd')) {
+  const checkLines = (lineTexts: string[], linesStart: number, lines: TemplateLine[]) => {
+    for (const rawLine of lineTexts) {
+      const textLine = rawLine.trim();
+      if (textLine === '' || textLine.startsWith('#') || textLine.startsWith('//')) continue;
+      const at = lineOf(text, textLine, linesStart, linesStart);
+      lines.push({ text: textLine, line: at });
+      const bad = (detail: string) => fail(at, detail);
+      const element = ELEMENT.exec(textLine)?.[1];
+      if (!element) {
         bad(
-          'a DEF must read its file through {rrd NAME.TYPE} (or {rrd NAME.TYPE plugin=P host=H}); a literal path could point outside data_dir',
+          `"${textLine.slice(0, 40)}" is not a graph element (DEF, CDEF, VDEF, AREA, LINE, STACK, GPRINT, STATS, COMMENT, HRULE, VRULE …)`,
         );
         continue;
       }
-      if (!VNAME.test(def.vname)) bad(`bad variable name "${def.vname}"`);
-      const [ds, cf, ...opts] = def.rest;
-      if (ds !== 'n')
-        bad(`DEF data source must be "n" (every Kurado RRD file has one DS called n), not "${ds}"`);
-      if (!cf || !CFS.includes(cf)) bad(`DEF consolidation function must be one of ${CFS.join(', ')}`);
-      for (const opt of opts) {
-        if (!/^(step|start|end|reduce)=/.test(opt)) bad(`DEF option "${opt}" is not allowed`);
-      }
-      defined.add(def.vname);
-      continue;
-    }
-    if (element === 'CDEF' || element === 'VDEF') {
-      const m = /^[CV]DEF:([^=]+)=(.+)$/.exec(textLine);
-      if (!m || !VNAME.test(m[1]!)) {
-        bad(`${element} must look like ${element}:name=RPN`);
-        continue;
-      }
-      for (const token of m[2]!.split(',')) {
-        if (/^[a-z_][A-Za-z0-9_-]*$/.test(token) && !defined.has(token) && !/^[A-Z0-9_]+$/.test(token)) {
-          bad(`${element} ${m[1]} uses "${token}", which no DEF/CDEF/VDEF above defines`);
+      // Placeholders: the simple ones first ({item} may sit inside {rrd …}), then {rrd …}.
+      const sample = textLine.replace(SIMPLE_PLACEHOLDER, (_whole, name: string) => {
+        if ((name === 'item' || name === 'label') && !each)
+          bad(`{${name}} used but the graph has no "each" list`);
+        return 'x';
+      });
+      for (const m of sample.matchAll(PLACEHOLDER)) {
+        const inner = m[1]!.trim();
+        if (inner.startsWith('rrd ') || inner === 'rrd') {
+          if (element !== 'DEF') bad('{rrd …} may only be used as the file of a DEF');
+          const ref = parseMetricRef(inner.slice(3));
+          if (typeof ref === 'string') bad(ref);
+          else if (!ref.plugin && !ref.host) ownDefs++;
+        } else {
+          bad(`unknown placeholder {${inner}} (known: {rrd NAME.TYPE}, {item}, {label}, {arg1}…{arg9})`);
         }
       }
-      defined.add(m[1]!);
-      continue;
+      if (element === 'DEF') {
+        const def = splitDef(sample);
+        if (!def?.file.startsWith('{rrd')) {
+          bad(
+            'a DEF must read its file through {rrd NAME.TYPE} (or {rrd NAME.TYPE plugin=P host=H}); a literal path could point outside data_dir',
+          );
+          continue;
+        }
+        if (!VNAME.test(def.vname)) bad(`bad variable name "${def.vname}"`);
+        const [ds, cf, ...opts] = def.rest;
+        if (ds !== 'n')
+          bad(`DEF data source must be "n" (every Kurado RRD file has one DS called n), not "${ds}"`);
+        if (!cf || !CFS.includes(cf)) bad(`DEF consolidation function must be one of ${CFS.join(', ')}`);
+        for (const opt of opts) {
+          if (!/^(step|start|end|reduce)=/.test(opt)) bad(`DEF option "${opt}" is not allowed`);
+        }
+        defined.add(def.vname);
+        continue;
+      }
+      if (element === 'CDEF' || element === 'VDEF') {
+        const m = /^[CV]DEF:([^=]+)=(.+)$/.exec(textLine);
+        if (!m || !VNAME.test(m[1]!)) {
+          bad(`${element} must look like ${element}:name=RPN`);
+          continue;
+        }
+        for (const token of m[2]!.split(',')) {
+          if (/^[a-z_][A-Za-z0-9_-]*$/.test(token) && !defined.has(token) && !/^[A-Z0-9_]+$/.test(token)) {
+            bad(`${element} ${m[1]} uses "${token}", which no DEF/CDEF/VDEF above defines`);
+          }
+        }
+        defined.add(m[1]!);
+        continue;
+      }
+      if (element === 'STATS') {
+        const parts = textLine.split(':');
+        if (parts.length < 3 || !parts[2])
+          bad('STATS must look like STATS:vname:FORMAT[:LAST,AVERAGE,MAX,MIN]');
+      }
+      const vname = usedVname(element, textLine);
+      if (vname !== undefined && vname !== '' && !/^[0-9.eE+-]+$/.test(vname) && !defined.has(vname)) {
+        bad(`${element} uses "${vname}", which no DEF/CDEF/VDEF above defines`);
+      }
     }
-    if (element === 'STATS') {
-      const parts = textLine.split(':');
-      if (parts.length < 3 || !parts[2])
-        bad('STATS must look like STATS:vname:FORMAT[:LAST,AVERAGE,MAX,MIN]');
-    }
-    const vname = usedVname(element, textLine);
-    if (vname !== undefined && vname !== '' && !/^[0-9.eE+-]+$/.test(vname) && !defined.has(vname)) {
-      bad(`${element} uses "${vname}", which no DEF/CDEF/VDEF above defines`);
-    }
+  };
+  const lines: TemplateLine[] = [];
+  checkLines(main.texts, main.start, lines);
+  const aggregateLines: TemplateLine[] = [];
+  const extra = readLines('aggregate_lines');
+  checkLines(extra.texts, extra.start, aggregateLines);
+  const aggregate = raw.aggregate ?? 'none';
+  if (!(AGGREGATE_MODES as readonly unknown[]).includes(aggregate)) {
+    fail(
+      fieldLine('aggregate'),
+      `aggregate must be one of ${AGGREGATE_MODES.map((m) => `"${m}"`).join(', ')}`,
+    );
+  }
+  if (aggregateLines.length > 0 && aggregate === 'none') {
+    fail(
+      extra.start,
+      'aggregate_lines are drawn only on service pages: give the graph aggregate = "sum" or "avg"',
+    );
   }
   if (raw.lines !== undefined && lines.length === 0) fail(linesStart, '"lines" is empty');
   if (raw.lines !== undefined && lines.length > 0 && ownDefs === 0 && errors.length === before) {
@@ -451,6 +494,8 @@ function parseGraph(
     itemMarks,
     options,
     lines,
+    aggregate: aggregate as AggregateMode,
+    aggregateLines,
     line: header,
     file,
   };

@@ -73,7 +73,7 @@ describe('server list', () => {
     expect(shown).toEqual([
       'F: roles.web.plugins[3]: "base" is listed twice',
       'F: roles.web.settings.redis: role "web" lists no plugin "redis" (plugins: base, nginx:80)',
-      'F: services.shop[1] (label "frontend"): unknown key "roll" (did you mean "role"?); expected "label", "role", "hosts", "max_files", "relay"',
+      'F: services.shop[1] (label "frontend"): unknown key "roll" (did you mean "role"?); expected "label", "role", "hosts", "max_files", "relay", "storage"',
       'F: services.shop[1] (label "frontend"): names no role (role = "…")',
       'F: services.shop[2] (label "backend"): unknown role "api"; roles: web',
       'F:17: services.shop[2] (label "backend") hosts[2] "10.0.0.300 api02 typo in the address": bad address: "10.0.0.300" is not a valid IPv4 address',
@@ -104,7 +104,7 @@ describe('server list', () => {
     );
     expect(problems).toEqual([
       'x.toml: roles.web.settings.base.list: must be a string, number or boolean, not an array',
-      'x.toml: services.s[1] hosts[1]: must be a string "<address> <hostname> <comments…>", not a number',
+      'x.toml:7: services.s[1] hosts[1]: must be a string "<address> <hostname> <comments…>" or a table { host = "…", max_files = N, relay = true }, not a number',
     ]);
   });
 
@@ -187,6 +187,28 @@ describe('server list', () => {
     expect(problems[0]).toMatch(/x\.toml:5: .*"kurado\.db" is the name of a file Kurado keeps in data_dir/);
   });
 
+  it('takes the storage pin from the role, a section or a host entry overriding it', () => {
+    const list = parseServerList(
+      [
+        '[roles.db]',
+        'plugins = ["base"]',
+        'storage = "rrd2"',
+        '[[services.s]]',
+        'role = "db"',
+        'hosts = ["10.0.0.1 db01"]',
+        '[[services.s]]',
+        'role = "db"',
+        'storage = "rrd3"',
+        'hosts = ["10.0.0.2 db02", { host = "10.0.0.3 db03", storage = "rrd1" }]',
+      ].join('\n'),
+      'x.toml',
+    );
+    expect(list.hosts.map((h) => h.options?.storage)).toEqual(['rrd2', 'rrd3', 'rrd1']);
+    expect(() => parseServerList('[roles.web]\nplugins = ["base"]\nstorage = 2\n', 'x.toml')).toThrow(
+      /roles\.web.*storage must be the name of a \[\[storage\]\] node, not a number/,
+    );
+  });
+
   it('takes max_files and relay from the role, a section overriding them', () => {
     const list = parseServerList(
       [
@@ -217,6 +239,59 @@ describe('server list', () => {
     expect(() =>
       parseServerList('[roles.web]\nplugins = ["base"]\nmax_files = -1\nrelay = "yes"\n', 'x.toml'),
     ).toThrow(/max_files must be a whole number[\s\S]*relay must be true or false, not a string/);
+  });
+
+  it('takes max_files and relay from a host entry written as a table, over its section and role', () => {
+    const list = parseServerList(
+      [
+        '[roles.proxy]',
+        'plugins = ["base"]',
+        'relay = true',
+        'max_files = 20000',
+        '[[services.s]]',
+        'role = "proxy"',
+        'max_files = 100',
+        'hosts = [',
+        '  "10.0.0.1 proxy01",',
+        '  { host = "10.0.0.2 proxy02 rack B", max_files = 7, relay = false },',
+        '  { host = "10.0.0.3" },',
+        ']',
+      ].join('\n'),
+      'x.toml',
+    );
+    expect(list.hosts.map((h) => [h.address, h.hostname, h.comments, h.options])).toEqual([
+      ['10.0.0.1', 'proxy01', '', { relay: true, maxFiles: 100 }],
+      ['10.0.0.2', 'proxy02', 'rack B', { relay: false, maxFiles: 7 }],
+      ['10.0.0.3', '10.0.0.3', '', { relay: true, maxFiles: 100 }],
+    ]);
+  });
+
+  it('reports a bad host entry table on its own line', () => {
+    const problems = problemsOf(() =>
+      parseServerList(
+        [
+          '[roles.web]',
+          'plugins = ["base"]',
+          '[[services.s]]',
+          'role = "web"',
+          'hosts = [',
+          '  "10.0.0.1",',
+          '  { host = "10.0.0.2", max_files = -5 },',
+          '  { max_files = 5 },',
+          '  { host = "10.0.0.4", relay = "yes", maxfiles = 3 },',
+          '  { host = "10.0.0.300" },',
+          ']',
+        ].join('\n'),
+        'x.toml',
+      ),
+    );
+    expect(problems).toEqual([
+      'x.toml:7: services.s[1] hosts[2]: max_files must be a whole number of files (0 or more), not "-5"',
+      'x.toml:8: services.s[1] hosts[3]: a host written as a table needs host = "<address> <hostname> <comments…>"',
+      'x.toml:9: services.s[1] hosts[4]: unknown key "maxfiles"; expected "host", "max_files", "relay", "storage"',
+      'x.toml:9: services.s[1] hosts[4]: relay must be true or false, not a string',
+      'x.toml:10: services.s[1] hosts[5] "10.0.0.300": bad address: "10.0.0.300" is not a valid IPv4 address',
+    ]);
   });
 
   it('keeps hostile comments as written', () => {

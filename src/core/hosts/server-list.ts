@@ -19,6 +19,7 @@ import {
   UNREGISTERED_SERVICE,
 } from '../store/types.js';
 import { hostEntryLines, sectionKey } from './entry-lines.js';
+import { mergeHostOptions } from './host-options.js';
 
 export interface Role {
   name: string;
@@ -26,7 +27,7 @@ export interface Role {
   plugins: string[];
   /** Settings keyed by plugin name (`mysql`, every mysql instance) or identifier (`mysql:3307`). */
   settings: PluginSettings;
-  /** `max_files` and `relay` of the role; a section may override them. */
+  /** `max_files` and `relay` of the role; a section or a host entry may override them. */
   options: HostOptions;
 }
 
@@ -64,8 +65,10 @@ export class ServerListError extends Error {
 type Table = Record<string, unknown>;
 
 const TOP_LEVEL_KEYS = ['settings', 'roles', 'services'];
-const ROLE_KEYS = ['plugins', 'settings', 'max_files', 'relay'];
-const SECTION_KEYS = ['label', 'role', 'hosts', 'max_files', 'relay'];
+const ROLE_KEYS = ['plugins', 'settings', 'max_files', 'relay', 'storage'];
+const SECTION_KEYS = ['label', 'role', 'hosts', 'max_files', 'relay', 'storage'];
+/** Keys of a host entry written as a table: `{ host = "<address> …", max_files = N, relay = true }`. */
+const ENTRY_KEYS = ['host', 'max_files', 'relay', 'storage'];
 /** Control characters: a NUL breaks rrdtool arguments later, a newline forges lines in answers. */
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 /** Keys people bring from CloudForecast/upstream Kurado YAML, and what they are called here. */
@@ -133,13 +136,14 @@ class ServerListChecker {
     this.problems.push(`${this.file}${line ? `:${line}` : ''}: ${place}: ${message}`);
   }
 
-  private unknownKeys(table: Table, known: readonly string[], place: string): void {
+  private unknownKeys(table: Table, known: readonly string[], place: string, line?: number): void {
     for (const key of Object.keys(table)) {
       if (known.includes(key)) continue;
       const hint = RENAMED_KEYS[key] ? ` (did you mean "${RENAMED_KEYS[key]}"?)` : '';
       this.problem(
         place,
         `unknown key ${quoted(key)}${hint}; expected ${known.map((k) => `"${k}"`).join(', ')}`,
+        line,
       );
     }
   }
@@ -152,22 +156,31 @@ class ServerListChecker {
     return this.entryLines.get(sectionKey(service, sectionIndex))?.[hostIndex];
   }
 
-  /** `max_files` and `relay` of a role or section, checked. */
-  private hostOptions(table: Table, place: string, inherited: HostOptions = {}): HostOptions {
-    const options: HostOptions = { ...inherited };
+  /** `max_files` and `relay` written on one role, section or host entry, checked. */
+  private hostOptions(table: Table, place: string, line?: number): HostOptions {
+    const options: HostOptions = {};
     const maxFiles = table.max_files;
     if (maxFiles !== undefined) {
       if (typeof maxFiles !== 'number' || !Number.isInteger(maxFiles) || maxFiles < 0) {
         this.problem(
           place,
           `max_files must be a whole number of files (0 or more), not ${quoted(String(maxFiles))}`,
+          line,
         );
       } else options.maxFiles = maxFiles;
     }
     const relay = table.relay;
     if (relay !== undefined) {
-      if (typeof relay !== 'boolean') this.problem(place, `relay must be true or false, not ${kind(relay)}`);
+      if (typeof relay !== 'boolean')
+        this.problem(place, `relay must be true or false, not ${kind(relay)}`, line);
       else options.relay = relay;
+    }
+    const storage = table.storage;
+    if (storage !== undefined) {
+      // Which names exist is kurado.toml's business: a pin naming no node is logged at placement.
+      if (typeof storage !== 'string' || storage === '' || CONTROL.test(storage))
+        this.problem(place, `storage must be the name of a [[storage]] node, not ${kind(storage)}`, line);
+      else options.storage = storage;
     }
     return options;
   }
@@ -349,19 +362,34 @@ class ServerListChecker {
           );
           continue;
         }
-        const options = this.hostOptions(section, place, role?.options);
+        const sectionOptions = this.hostOptions(section, place);
         if (section.hosts.length === 0) this.warnings.push(`${this.file}: ${place}: lists no hosts`);
         let count = 0;
-        for (const [hostIndex, entry] of (section.hosts as unknown[]).entries()) {
+        for (const [hostIndex, written] of (section.hosts as unknown[]).entries()) {
           const entryPlace = `${place} hosts[${hostIndex + 1}]`;
-          if (typeof entry !== 'string') {
+          const line = this.lineOfEntry(service, sectionIndex, hostIndex);
+          let entry: unknown = written;
+          let entryOptions: HostOptions = {};
+          if (isTable(written)) {
+            this.unknownKeys(written, ENTRY_KEYS, entryPlace, line);
+            entry = written.host;
+            if (typeof entry !== 'string') {
+              this.problem(
+                entryPlace,
+                `a host written as a table needs host = "<address> <hostname> <comments…>"${entry === undefined ? '' : `, not ${kind(entry)}`}`,
+                line,
+              );
+              continue;
+            }
+            entryOptions = this.hostOptions(written, entryPlace, line);
+          } else if (typeof entry !== 'string') {
             this.problem(
               entryPlace,
-              `must be a string "<address> <hostname> <comments…>", not ${kind(entry)}`,
+              `must be a string "<address> <hostname> <comments…>" or a table { host = "…", max_files = N, relay = true }, not ${kind(entry)}`,
+              line,
             );
             continue;
           }
-          const line = this.lineOfEntry(service, sectionIndex, hostIndex);
           const here = `${entryPlace} ${quoted(entry)}`;
           if (CONTROL.test(entry)) {
             // Comments too: a newline in one would add a line to every text listing of hosts.
@@ -416,7 +444,8 @@ class ServerListChecker {
           };
           const settings = resolveSettings(role, globalSettings);
           if (settings) record.settings = settings;
-          if (Object.keys(options).length > 0) record.options = { ...options };
+          const options = mergeHostOptions(role.options, sectionOptions, entryOptions);
+          if (Object.keys(options).length > 0) record.options = options;
           hosts.push(record);
         }
         summary.push({ label, role: typeof roleName === 'string' ? roleName : '', hosts: count });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FILE_LIMIT_IDLE_MS, FileLimit } from './file-limit.js';
+import { FILE_LIMIT_IDLE_MS, FILE_LIMIT_RELIST_AT_LIMIT_MS, FileLimit } from './file-limit.js';
 
 const candidates = (host: string, names: string[]) =>
   new Map(names.map((name) => [`p.metrics.${name}.gauge`, `/d/${host}/p/${name}.gauge.rrd`]));
@@ -68,5 +68,45 @@ describe('FileLimit (files per host)', () => {
       limit.begin();
       expect(limit.admitted('h1', 'p.metrics.a.gauge')).toBeDefined();
     }
+  });
+
+  it('counts the disk again when a later batch brings a new metric: files another receiver created count', async () => {
+    const disk: Record<string, string[]> = { h1: [] };
+    const { limit, listed } = subject(disk);
+    limit.begin();
+    expect(await limit.admit('h1', candidates('h1', ['a', 'b']))).toEqual(new Set());
+    // Another receiver created a, b (this one's) and x for the same host.
+    disk.h1 = ['a', 'b', 'x'];
+    limit.begin();
+    // Known metrics need no listing.
+    expect(await limit.admit('h1', candidates('h1', ['a', 'b']))).toEqual(new Set());
+    expect(listed).toEqual(['h1']);
+    limit.begin();
+    expect(await limit.admit('h1', candidates('h1', ['c']))).toEqual(new Set(['/d/h1/p/c.gauge.rrd']));
+    expect(listed).toEqual(['h1', 'h1']);
+    expect(limit.count('h1')).toBe(3);
+    // x, created elsewhere, is admitted (it exists); the path cache learns it.
+    expect(await limit.admit('h1', candidates('h1', ['x']))).toEqual(new Set());
+    expect(limit.admitted('h1', 'p.metrics.x.gauge')).toBe('/d/h1/p/x.gauge.rrd');
+  });
+
+  it('lists a host at its limit at most once a minute, and admits again once files are removed', async () => {
+    const disk: Record<string, string[]> = { h1: ['a', 'b', 'c'] };
+    const { limit, listed, advance } = subject(disk);
+    limit.begin();
+    expect((await limit.admit('h1', candidates('h1', ['new0']))).size).toBe(1);
+    for (let i = 1; i <= 10; i++) {
+      advance(1000);
+      limit.begin();
+      expect((await limit.admit('h1', candidates('h1', [`new${i}`]))).size).toBe(1);
+    }
+    expect(listed).toEqual(['h1']);
+    // `kurado hosts remove --files` (another process) emptied the directory.
+    disk.h1 = [];
+    advance(FILE_LIMIT_RELIST_AT_LIMIT_MS);
+    limit.begin();
+    expect(await limit.admit('h1', candidates('h1', ['new11']))).toEqual(new Set());
+    expect(listed).toEqual(['h1', 'h1']);
+    expect(limit.count('h1')).toBe(1);
   });
 });

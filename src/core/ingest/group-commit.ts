@@ -18,6 +18,8 @@ export interface GroupCommitOptions {
   logger?: Logger;
   /** Most messages in one commit (one rrdcached BATCH, one store transaction). */
   maxMessages?: number;
+  /** Most payload bytes in one commit (a bigger message still goes, alone); default unbounded. */
+  maxBytes?: number;
   /** How long the first message of a batch may wait for company, milliseconds. */
   maxDelayMs?: number;
   /** How long a round waits for the sources of the previous round, milliseconds. */
@@ -27,6 +29,8 @@ export interface GroupCommitOptions {
   /** Backoff bounds while rrdcached or the store is unreachable. */
   retryInitialMs?: number;
   retryMaxMs?: number;
+  /** How often held messages (their storage node is down) are tried while nothing else comes, ms. */
+  heldRetryMs?: number;
 }
 
 /**
@@ -41,14 +45,21 @@ export interface GroupCommitOptions {
  * then drain their broker-side queues at the same pace, so consecutive messages of one host that
  * the broker spread over several connections are stored in the order they were published, even
  * after a backlog (an RRD file refuses a value older than its last one).
+ *
+ * Messages the ingest path defers (their host's storage node is down) are held, unacknowledged,
+ * and go in front of every later commit, so they are stored before any newer message of the same
+ * host once the node is back; the other messages of the commit are acknowledged at once.
  */
 export class GroupCommitter {
   private pending: Delivery[] = [];
+  /** Deferred deliveries, oldest first: in front of the next commit. */
+  private held: Delivery[] = [];
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private stopped = false;
   private paused = false;
   private readonly maxMessages: number;
+  private readonly maxBytes: number;
   private readonly maxDelayMs: number;
   private readonly roundWaitMs: number;
   /** Sources of the last commit: the next round waits for each of them. */
@@ -61,15 +72,26 @@ export class GroupCommitter {
 
   constructor(private readonly options: GroupCommitOptions) {
     this.maxMessages = options.maxMessages ?? 2000;
+    this.maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY;
     this.maxDelayMs = options.maxDelayMs ?? 20;
     this.roundWaitMs = options.roundWaitMs ?? 250;
     this.retryInitialMs = options.retryInitialMs ?? 500;
     this.retryMaxMs = options.retryMaxMs ?? 30_000;
+    this.heldRetryMs = options.heldRetryMs ?? 1000;
   }
+
+  private readonly heldRetryMs: number;
+  /** Whether `timer` is the slow retry of held messages (new messages replace it). */
+  private heldRetryTimer = false;
 
   /** Messages received but not yet acknowledged. */
   get backlog(): number {
-    return this.pending.length;
+    return this.pending.length + this.held.length;
+  }
+
+  /** Messages held because their host's storage node is down. */
+  get heldCount(): number {
+    return this.held.length;
   }
 
   add(delivery: Delivery): void {
@@ -79,9 +101,33 @@ export class GroupCommitter {
     this.schedule();
   }
 
+  /**
+   * `source` handed over its next message to another committer (CommitLanes): the round this
+   * one waits for need not wait for it.
+   */
+  handedOver(source: string): void {
+    if (!this.expected.has(source)) return;
+    this.arrived.add(source);
+    this.schedule();
+  }
+
   /** Commit now when the round is complete, else after a short wait for company. */
   private schedule(): void {
-    if (this.running || this.paused || this.pending.length === 0) return;
+    if (this.running || this.paused) return;
+    if (this.pending.length === 0) {
+      // Only held messages: try them again now and then (their node may be back).
+      if (this.held.length > 0 && !this.stopped && this.timer === undefined) {
+        this.timer = setTimeout(() => this.kick(), this.heldRetryMs);
+        this.heldRetryTimer = true;
+      }
+      return;
+    }
+    if (this.heldRetryTimer) {
+      // New messages do not wait for the held messages' next try.
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      this.heldRetryTimer = false;
+    }
     if (this.pending.length >= this.maxMessages || this.roundComplete()) {
       this.kick();
       return;
@@ -115,6 +161,13 @@ export class GroupCommitter {
       if (!this.running) this.kick();
       await this.running;
     }
+    if (this.timer) clearTimeout(this.timer);
+    if (this.held.length > 0) {
+      this.options.logger?.warn(
+        { messages: this.held.length },
+        'leaving messages of down storage nodes unacknowledged; the broker keeps them',
+      );
+    }
   }
 
   private kick(): void {
@@ -122,8 +175,16 @@ export class GroupCommitter {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
-    if (this.running || this.paused || this.pending.length === 0) return;
-    const batch = this.pending.splice(0, this.maxMessages);
+    this.heldRetryTimer = false;
+    if (this.running || this.paused || this.pending.length + this.held.length === 0) return;
+    if (this.stopped && this.pending.length === 0) return;
+    let take = 0;
+    for (let bytes = 0; take < this.pending.length && take < this.maxMessages; take++) {
+      bytes += (this.pending[take] as Delivery).payload.length;
+      if (take > 0 && bytes > this.maxBytes) break;
+    }
+    const batch = [...this.held, ...this.pending.splice(0, take)];
+    this.held = [];
     this.expected = new Set();
     for (const delivery of batch) if (delivery.source !== undefined) this.expected.add(delivery.source);
     this.arrived = new Set();
@@ -143,7 +204,11 @@ export class GroupCommitter {
     for (let attempt = 1; ; attempt++) {
       try {
         const report = await this.options.ingestor.ingest(batch);
-        for (const delivery of batch) delivery.settle();
+        const deferred = new Set(report.deferred ?? []);
+        batch.forEach((delivery, index) => {
+          if (deferred.has(index)) this.held.push(delivery);
+          else delivery.settle();
+        });
         this.options.onCommit?.(report);
         if (attempt > 1)
           this.options.logger?.info({ attempt, messages: batch.length }, 'write path is back; batch stored');

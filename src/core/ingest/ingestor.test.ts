@@ -51,6 +51,49 @@ describe('Ingestor (fake writer and store)', () => {
     expect(store.batches[0]?.receivedAt).toBe(NOW);
   });
 
+  it('hands the store the newest value of each metric per host+plugin, without unknowns', async () => {
+    const { store, ingestor } = setup();
+    await ingestor.ingest([
+      agentMessage('web1', 2, `nginx.metrics.reqs.derive\t77\t${NOW - 60}\n`),
+      agentMessage('web1', 1, `base.metrics.memory-used.gauge\tU\t${NOW - 60}\n`),
+      agentMessage('web2', 1),
+    ]);
+    const latest = store.batches[0]?.latest ?? [];
+    expect(latest.sort((a, b) => `${a.host}${a.plugin}`.localeCompare(`${b.host}${b.plugin}`))).toEqual([
+      {
+        host: 'web1',
+        plugin: 'base',
+        at: NOW - 480,
+        values: { 'loadavg-1.gauge': [0.2, NOW - 480], 'cpu-user.derive': [1002, NOW - 480] },
+      },
+      { host: 'web1', plugin: 'nginx', at: NOW - 60, values: { 'reqs.derive': [77, NOW - 60] } },
+      {
+        host: 'web2',
+        plugin: 'base',
+        at: NOW - 540,
+        values: { 'loadavg-1.gauge': [0.1, NOW - 540], 'cpu-user.derive': [1001, NOW - 540] },
+      },
+    ]);
+  });
+
+  it('keeps no latest value of a metric whose file the files-per-host limit refused', async () => {
+    const writer = new FakeRrdWriter();
+    const store = new FakeMetaStore();
+    const ingestor = new Ingestor({
+      dataDir: DATA,
+      writer,
+      store,
+      now: () => NOW,
+      limits: { maxFilesPerHost: 2 },
+      listHostFiles: async () => [],
+    });
+    await ingestor.ingest([agentMessage('web1', 1, `base.metrics.memory-used.gauge\t5\t${NOW - 540}\n`)]);
+    expect(Object.keys(store.batches[0]?.latest?.[0]?.values ?? {}).sort()).toEqual([
+      'cpu-user.derive',
+      'loadavg-1.gauge',
+    ]);
+  });
+
   it('counts a redelivered message as duplicates, with no warning', async () => {
     const { store, ingestor } = setup();
     await ingestor.ingest([agentMessage('web1', 1)]);
@@ -101,6 +144,82 @@ describe('Ingestor (fake writer and store)', () => {
     expect(store.batches[0]?.warnings).toEqual([
       expect.objectContaining({ host: 'db1', name: 'rejected-lines' }),
     ]);
+  });
+});
+
+describe('Ingestor message bounds (fake writer and store)', () => {
+  function setupWith(limits: { maxMessageBytes?: number; maxMessageLines?: number }) {
+    const writer = new FakeRrdWriter();
+    const store = new FakeMetaStore();
+    const ingestor = new Ingestor({
+      dataDir: DATA,
+      writer,
+      store,
+      now: () => NOW,
+      listHostFiles: async () => [],
+      limits,
+    });
+    return { writer, store, ingestor };
+  }
+
+  it('refuses a message above max_message_bytes whole, warns its host, and stores the other hosts of the batch', async () => {
+    const { writer, store, ingestor } = setupWith({ maxMessageBytes: 1000 });
+    const lines = Array.from({ length: 40 }, (_, i) => `big.metrics.m${i}.gauge\t${i}\t${NOW - 60}`);
+    const report = await ingestor.ingest([
+      { host: 'big1', payload: lines.join('\n') },
+      agentMessage('web1', 1),
+    ]);
+    expect(report).toMatchObject({ values: 2, refused: 1, newHosts: ['web1'] });
+    expect([...writer.files.keys()].filter((file) => file.includes('big1'))).toEqual([]);
+    expect(writer.files.get(rrdFilePath(DATA, 'web1', 'base', 'loadavg-1', 'gauge'))).toEqual([NOW - 540]);
+    const warning = store.batches[0]?.warnings.find((value) => value.host === 'big1');
+    expect(warning).toMatchObject({ plugin: 'kurado', name: 'message-limit' });
+    expect(warning?.message).toMatch(/larger than 1000 bytes \(limits\.max_message_bytes/);
+  });
+
+  it('stores the first max_message_lines lines of a longer message and warns about the rest', async () => {
+    const { writer, store, ingestor } = setupWith({ maxMessageLines: 10 });
+    const lines = Array.from({ length: 25 }, (_, i) => `big.metrics.m${i}.gauge\t${i}\t${NOW - 60}`);
+    const report = await ingestor.ingest([
+      { host: 'big1', payload: `${lines.join('\n')}\n` },
+      agentMessage('web1', 1),
+    ]);
+    expect(report).toMatchObject({ values: 12, refused: 1 });
+    expect(writer.files.has(rrdFilePath(DATA, 'big1', 'big', 'm9', 'gauge'))).toBe(true);
+    expect(writer.files.has(rrdFilePath(DATA, 'big1', 'big', 'm10', 'gauge'))).toBe(false);
+    const warning = store.batches[0]?.warnings.find((value) => value.host === 'big1');
+    expect(warning?.message).toMatch(/lines from line 11 on refused, more than 10 lines/);
+    expect(store.batches[0]?.warnings.filter((value) => value.host === 'web1')).toEqual([]);
+  });
+
+  it('takes a message of exactly max_message_lines lines, trailing newline included', async () => {
+    const { store, ingestor } = setupWith({ maxMessageLines: 10 });
+    const lines = Array.from({ length: 10 }, (_, i) => `big.metrics.m${i}.gauge\t${i}\t${NOW - 60}`);
+    const report = await ingestor.ingest([{ host: 'big1', payload: `${lines.join('\n')}\n` }]);
+    expect(report).toMatchObject({ values: 10, refused: 0 });
+    expect(store.batches[0]?.warnings).toEqual([]);
+  });
+
+  it('lets other work run between slices of a 30,000-line message, and stores every line once', async () => {
+    const { writer, ingestor } = setupWith({});
+    const lines = Array.from(
+      { length: 30_000 },
+      (_, i) => `big.metrics.m${i % 3000}.gauge\t${i}\t${NOW - 1200 + Math.floor(i / 3000) * 60}`,
+    );
+    // Another connection's work, queued behind whatever runs: it gets a turn at every yield.
+    let turns = 0;
+    let finished = false;
+    const otherWork = () => {
+      turns++;
+      if (!finished) setImmediate(otherWork);
+    };
+    setImmediate(otherWork);
+    const report = await ingestor.ingest([{ host: 'big1', payload: lines.join('\n') }]);
+    finished = true;
+    expect(report).toMatchObject({ values: 30_000, duplicates: 0 });
+    expect(writer.files.get(rrdFilePath(DATA, 'big1', 'big', 'm0', 'gauge'))).toHaveLength(10);
+    // One turn per slice of 5,000 lines at least (unsliced, the parse ran in one turn).
+    expect(turns).toBeGreaterThanOrEqual(6);
   });
 });
 

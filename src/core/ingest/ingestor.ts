@@ -1,14 +1,17 @@
+import { effectiveHostOptions } from '../hosts/host-options.js';
 import {
   DEFAULT_LIMITS,
   FILES_LIMIT_WARNING,
   type IngestLimits,
   LIMIT_KEYS,
   longerThanBytes,
+  MAX_LATEST_VALUES_PER_PLUGIN,
+  MESSAGE_LIMIT_WARNING,
   META_LIMIT_WARNING,
   WARNINGS_LIMIT_WARNING,
 } from '../limits.js';
 import type { Logger } from '../log.js';
-import { type MetricSink, parseMessageTo } from '../protocol/lines.js';
+import { type MetricSink, SlicedParse } from '../protocol/lines.js';
 import type { MetaValue, Rejection, WarnValue } from '../protocol/types.js';
 import {
   hostDirectory,
@@ -18,7 +21,9 @@ import {
   withoutServerPaths,
 } from '../rrd/layout.js';
 import type { RrdUpdate, RrdWriter } from '../rrd/types.js';
-import type { MetaStore } from '../store/types.js';
+import { Slicer, yieldToEventLoop } from '../slices.js';
+import type { HostStorage } from '../storage/sharded.js';
+import type { LatestValues, MetaStore } from '../store/types.js';
 import { FileLimit } from './file-limit.js';
 import { ListedHosts } from './listed-hosts.js';
 
@@ -42,12 +47,18 @@ export interface IngestReport {
   failed: number;
   /**
    * Values, meta and warnings refused by a per-host limit (files, counts, value length), and
-   * messages refused whole (a topic naming a listed host's hostname).
+   * messages refused whole (a topic naming a listed host's hostname, a message above
+   * limits.max_message_bytes) or cut (the lines past limits.max_message_lines).
    */
   refused: number;
   newHosts: string[];
   /** Receiver clock minus the newest sample timestamp of the batch, seconds. */
   lagSeconds: number;
+  /**
+   * Indexes of the messages not stored because their host's storage node is down (`[[storage]]`
+   * only): the caller keeps them unacknowledged and hands them in again, before newer ones.
+   */
+  deferred?: number[];
 }
 
 /** Plugin and name under which rejected lines are reported for a host (visible in the UI). */
@@ -73,6 +84,11 @@ export interface IngestorOptions {
    * dataDir); a parameter so tests with a fake writer need no directory.
    */
   listHostFiles?: (host: string) => Promise<readonly string[]>;
+  /**
+   * Hosts spread over `[[storage]]` nodes: each host is placed before its values are written
+   * (the writer routes by host), and a down node's messages are deferred, not failed.
+   */
+  storage?: HostStorage;
 }
 
 /**
@@ -93,6 +109,7 @@ export class Ingestor {
   private readonly listed: ListedHosts;
   /** Admitted metric files per host (the path cache) and the files-per-host decision. */
   private readonly files: FileLimit;
+  private readonly storage: HostStorage | undefined;
 
   constructor(options: IngestorOptions) {
     this.dataDir = options.dataDir;
@@ -103,14 +120,34 @@ export class Ingestor {
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.allowRelay = options.allowRelay ?? false;
     this.listed = new ListedHosts(options.store, options.listedHostsReloadMs);
+    const storage = options.storage;
+    this.storage = storage;
     this.files = new FileLimit({
       limitOf: (host) => this.maxFilesOf(host),
-      listFiles: options.listHostFiles ?? ((host) => listHostFiles(this.dataDir, host)),
+      listFiles:
+        options.listHostFiles ??
+        (storage ? (host) => storage.listHostFiles(host) : (host) => listHostFiles(this.dataDir, host)),
+    });
+  }
+
+  /** `max_files` and `relay` of `host`: its server-list entry, section or role, else the defaults. */
+  private optionsOf(host: string): ReturnType<typeof effectiveHostOptions> {
+    return effectiveHostOptions(this.listed.optionsOf(host), {
+      maxFiles: this.limits.maxFilesPerHost,
+      relay: this.allowRelay,
     });
   }
 
   private maxFilesOf(host: string): number {
-    return this.listed.optionsOf(host)?.maxFiles ?? this.limits.maxFilesPerHost;
+    return this.optionsOf(host).maxFiles;
+  }
+
+  /**
+   * Whether this process has stored `host` recently (and so knows its files): a host it does not
+   * know probably needs new files, which CommitLanes sends to the slow lane.
+   */
+  knowsHost(host: string): boolean {
+    return this.files.count(host) !== undefined;
   }
 
   /** Forget what this process counted for `hosts` (their files were removed). */
@@ -131,11 +168,17 @@ export class Ingestor {
     /** host → wire key → path of files this process has not admitted before. */
     const newFiles = new Map<string, Map<string, string>>();
     const refusals = new Refusals();
+    const latest = new LatestValuesCollector();
     /** Per message, host → its rejected lines (one warning each, for hosts that are accepted). */
     const rejections: Map<string, Rejection[]>[] = [];
     let rejectedCount = 0;
     let newest = 0;
     let messageHost: string | undefined;
+    /** Messages whose host's storage node is down: not parsed, handed back. */
+    const deferred: number[] = [];
+    /** Per message index, hosts other than its own it had metric lines for (relayed lines). */
+    const relayedHosts = new Map<number, Set<string>>();
+    let messageIndex = 0;
 
     // Metric lines become RRD updates as they are parsed: no MetricSample per value.
     const onMetric: MetricSink = (host, key, parsedKey, value, timestamp) => {
@@ -145,21 +188,43 @@ export class Ingestor {
       }
       let path = this.files.admitted(host, key);
       if (path === undefined) {
-        path = rrdFilePath(this.dataDir, host, parsedKey.plugin, parsedKey.name, parsedKey.type);
         let byKey = newFiles.get(host);
         if (byKey === undefined) {
           byKey = new Map();
           newFiles.set(host, byKey);
         }
-        byKey.set(key, path);
+        // A big message names each new file many times: build its path once.
+        path = byKey.get(key);
+        if (path === undefined) {
+          path = rrdFilePath(this.dataDir, host, parsedKey.plugin, parsedKey.name, parsedKey.type);
+          byKey.set(key, path);
+        }
       }
       updates.push({ path, type: parsedKey.type, timestamp, value });
+      if (value !== null)
+        latest.note(host, parsedKey.plugin, parsedKey.name, parsedKey.type, value, timestamp);
+      if (host !== messageHost && this.storage) {
+        const relayed = relayedHosts.get(messageIndex);
+        if (relayed) relayed.add(host);
+        else relayedHosts.set(messageIndex, new Set([host]));
+      }
       if (timestamp > newest) newest = timestamp;
       noteReceived(received, host, parsedKey.plugin);
     };
 
-    for (const message of messages) {
+    const slicer = new Slicer();
+    for (const [index, message] of messages.entries()) {
+      messageIndex = index;
       messageHost = message.host;
+      if (messageHost !== undefined && this.storage?.isDown(messageHost)) {
+        deferred.push(index);
+        continue;
+      }
+      if (longerThanBytes(message.payload, limits.maxMessageBytes)) {
+        refusals.oversized++;
+        this.refuseMessage(message, now, warnings);
+        continue;
+      }
       if (messageHost !== undefined) {
         const listedAddress = this.listed.shadowedBy(messageHost);
         if (listedAddress !== undefined) {
@@ -171,13 +236,28 @@ export class Ingestor {
           continue;
         }
       }
-      const mayRelay =
-        this.allowRelay || (messageHost !== undefined && this.listed.optionsOf(messageHost)?.relay === true);
-      const parsed = parseMessageTo(
+      const mayRelay = messageHost === undefined ? this.allowRelay : this.optionsOf(messageHost).relay;
+      const parse = new SlicedParse(
         message.payload,
         messageHost === undefined ? { now, mayRelay } : { host: messageHost, now, mayRelay },
         onMetric,
       );
+      // In slices across messages too: 2,000 messages of 50 lines are as long as one of 100,000.
+      for (;;) {
+        const before = parse.lines;
+        const done = parse.next(Math.min(slicer.left, limits.maxMessageLines - before));
+        if (slicer.count(parse.lines - before)) await yieldToEventLoop();
+        if (done) break;
+        if (parse.lines >= limits.maxMessageLines) {
+          refusals.add(messageHost ?? '', 'lines', `line ${parse.lines + 1}`);
+          this.logger?.warn(
+            { host: messageHost, maxLines: limits.maxMessageLines },
+            `lines after line ${limits.maxMessageLines} of a message refused (limits.${LIMIT_KEYS.maxMessageLines})`,
+          );
+          break;
+        }
+      }
+      const parsed = parse.result;
       const metaCounts = new Map<string, number>();
       for (const value of parsed.meta) {
         if (value.host !== messageHost && this.listed.shadowedBy(value.host) !== undefined) {
@@ -234,9 +314,33 @@ export class Ingestor {
       }
     }
 
+    // Every host gets its storage node before anything is written: its files' count and its
+    // values both go to that node.
+    if (this.storage && received.size > 0)
+      await this.storage.resolve([...received.keys()], (host) => this.listed.optionsOf(host)?.storage);
     if (newFiles.size > 0) updates = await this.admitFiles(updates, newFiles, refusals);
 
     const report = await this.writer.write(updates);
+    const unstored = report.unstoredHosts;
+    if (unstored !== undefined && unstored.size > 0) {
+      // Their node is down: nothing of these hosts is recorded (not even "received"), and every
+      // message that had values for one of them is handed back whole. Values it had for hosts on
+      // other nodes are stored now and come back as duplicates.
+      messages.forEach((message, index) => {
+        if (deferred.includes(index)) return;
+        const relayed = relayedHosts.get(index);
+        if (
+          (message.host !== undefined && unstored.has(message.host)) ||
+          (relayed !== undefined && [...relayed].some((host) => unstored.has(host)))
+        )
+          deferred.push(index);
+      });
+      deferred.sort((a, b) => a - b);
+      for (const host of unstored) received.delete(host);
+      filterInPlace(meta, (value) => !unstored.has(value.host));
+      filterInPlace(warnings, (warning) => !unstored.has(warning.host));
+      for (const rejectedByHost of rejections) for (const host of unstored) rejectedByHost.delete(host);
+    }
     if (report.failed.length > 0) {
       this.logger?.error(
         { failed: report.failed.slice(0, 5), count: report.failed.length },
@@ -262,7 +366,13 @@ export class Ingestor {
     const receivedPairs = [...received].flatMap(([host, plugins]) =>
       [...plugins].map((plugin) => ({ host, plugin })),
     );
-    await this.store.writeBatch({ meta, warnings, received: receivedPairs, receivedAt: now });
+    await this.store.writeBatch({
+      meta,
+      warnings,
+      received: receivedPairs,
+      receivedAt: now,
+      latest: latest.values(refusals.refusedFiles),
+    });
 
     return {
       messages: messages.length,
@@ -273,10 +383,24 @@ export class Ingestor {
       duplicates: report.duplicates,
       created: report.created,
       failed: report.failed.length,
-      refused: refusals.total + refusals.shadowed,
+      refused: refusals.total + refusals.shadowed + refusals.oversized,
       newHosts,
       lagSeconds: newest === 0 ? 0 : Math.max(0, now - newest),
+      ...(deferred.length > 0 ? { deferred } : {}),
     };
+  }
+
+  /**
+   * A message above limits.max_message_bytes is refused unparsed. Its topic host (not a line's
+   * address: none was read) gets the warning, without being registered by it.
+   */
+  private refuseMessage(message: InboundMessage, now: number, warnings: WarnValue[]): void {
+    const bytes = Buffer.byteLength(message.payload);
+    const why = `message of ${bytes} bytes refused: larger than ${this.limits.maxMessageBytes} bytes (limits.${LIMIT_KEYS.maxMessageBytes} in kurado.toml, receive --max-message-bytes)`;
+    this.logger?.warn({ host: message.host, bytes, maxBytes: this.limits.maxMessageBytes }, why);
+    if (message.host !== undefined && this.listed.shadowedBy(message.host) === undefined) {
+      warnings.push({ host: message.host, ...MESSAGE_LIMIT_WARNING, message: why, timestamp: now });
+    }
   }
 
   /** Ask the files-per-host limit about files new to this process; drop updates of refused ones. */
@@ -294,6 +418,8 @@ export class Ingestor {
           if (!refused.has(path)) continue;
           refusedPaths.add(path);
           refusals.add(host, 'files', key);
+          const parts = parseRrdPath(this.dataDir, path);
+          refusals.refusedFiles.add(`${host}\u0000${parts?.plugin}\u0000${parts?.metric}`);
         }
         refusals.fileCounts.set(host, this.files.count(host) ?? 0);
       }),
@@ -303,16 +429,20 @@ export class Ingestor {
   }
 }
 
-type RefusalKind = 'files' | 'metaCount' | 'metaLong' | 'warningCount' | 'warningLong';
+type RefusalKind = 'files' | 'metaCount' | 'metaLong' | 'warningCount' | 'warningLong' | 'lines';
 
 /** What per-host limits refused in one batch, turned into one warning per host and limit. */
 class Refusals {
   /** Messages and lines naming a listed host's hostname instead of its address. */
   shadowed = 0;
+  /** Messages above limits.max_message_bytes, refused unparsed. */
+  oversized = 0;
   total = 0;
   readonly byHost = new Map<string, Map<RefusalKind, { count: number; first: string }>>();
   /** Files counted for a host that had new files refused. */
   readonly fileCounts = new Map<string, number>();
+  /** `host\0plugin\0name.type` of metrics whose files the files-per-host limit refused. */
+  readonly refusedFiles = new Set<string>();
 
   add(host: string, kind: RefusalKind, first: string): void {
     this.total++;
@@ -352,6 +482,15 @@ class Refusals {
           timestamp: now,
         });
       }
+      const lines = kinds.get('lines');
+      if (lines) {
+        out.push({
+          host,
+          ...MESSAGE_LIMIT_WARNING,
+          message: `${lines.count} message(s) cut: lines from ${lines.first} on refused, more than ${limits.maxMessageLines} lines in one message (limits.${LIMIT_KEYS.maxMessageLines} in kurado.toml, receive --max-message-lines)`,
+          timestamp: now,
+        });
+      }
       const meta = [
         describe(kinds.get('metaCount'), `more than ${limits.maxMetaPerHost} in one message`),
         describe(kinds.get('metaLong'), `longer than ${limits.maxValueBytes} bytes`),
@@ -383,6 +522,58 @@ class Refusals {
 
 function describe(entry: { count: number; first: string } | undefined, why: string): string | undefined {
   return entry ? `${entry.count} ${why} (first: ${entry.first})` : undefined;
+}
+
+/**
+ * The newest value of every metric per host+plugin in one batch, for the store's latest values
+ * (rankings and service graphs read them instead of every RRD file). Lines of one plugin come
+ * together in a message, so the entry of the previous value is usually the one needed.
+ */
+class LatestValuesCollector {
+  private readonly entries = new Map<string, LatestValues & { count: number }>();
+  private last: (LatestValues & { count: number }) | undefined;
+
+  note(host: string, plugin: string, name: string, type: string, value: number, timestamp: number): void {
+    let entry = this.last;
+    if (entry === undefined || entry.host !== host || entry.plugin !== plugin) {
+      const key = `${host}\u0000${plugin}`;
+      entry = this.entries.get(key);
+      if (entry === undefined) {
+        entry = { host, plugin, at: timestamp, values: {}, count: 0 };
+        this.entries.set(key, entry);
+      }
+      this.last = entry;
+    }
+    const metric = `${name}.${type}`;
+    const before = entry.values[metric];
+    if (before === undefined) {
+      if (entry.count >= MAX_LATEST_VALUES_PER_PLUGIN) return;
+      entry.count++;
+    } else if (before[1] > timestamp) return;
+    entry.values[metric] = [value, timestamp];
+    if (timestamp > entry.at) entry.at = timestamp;
+  }
+
+  /** One entry per host+plugin, without metrics whose files were refused (`host\0plugin\0metric`). */
+  values(refused: ReadonlySet<string>): LatestValues[] {
+    const out: LatestValues[] = [];
+    for (const { host, plugin, at, values } of this.entries.values()) {
+      if (refused.size > 0) {
+        for (const metric of Object.keys(values)) {
+          if (refused.has(`${host}\u0000${plugin}\u0000${metric}`)) delete values[metric];
+        }
+        if (Object.keys(values).length === 0) continue;
+      }
+      out.push({ host, plugin, at, values });
+    }
+    return out;
+  }
+}
+
+function filterInPlace<T>(list: T[], keep: (item: T) => boolean): void {
+  let kept = 0;
+  for (const item of list) if (keep(item)) list[kept++] = item;
+  list.length = kept;
 }
 
 function noteReceived(received: Map<string, Set<string>>, host: string, plugin: string): void {

@@ -1,6 +1,7 @@
 import type { Logger } from '../log.js';
-import { type Delivery, GroupCommitter } from './group-commit.js';
-import type { Ingestor, IngestReport } from './ingestor.js';
+import type { Delivery } from './group-commit.js';
+import type { IngestReport } from './ingestor.js';
+import { CommitLanes, type CommitLanesOptions } from './lanes.js';
 
 /** A broker subscription that hands over deliveries: MQTT, AMQP or the embedded broker. */
 export interface Consumer {
@@ -24,15 +25,18 @@ export interface ReceiverTotals {
 
 export interface ReceiverOptions {
   consumers: Consumer[];
-  ingestor: Pick<Ingestor, 'ingest'>;
+  ingestor: CommitLanesOptions['ingestor'];
   logger?: Logger;
   summaryIntervalMs?: number;
   maxMessagesPerCommit?: number;
+  /** Committer timing (tests shorten it). */
+  committer?: CommitLanesOptions['committer'];
 }
 
 /**
- * Runs consumers into one group committer and logs a one-line summary per minute. `stop`
- * commits and acknowledges what is in flight before closing the broker connections.
+ * Runs consumers into the commit lanes (a fast one for known hosts, a slow one for big messages
+ * and new hosts) and logs a one-line summary per minute. `stop` commits and acknowledges what is
+ * in flight before closing the broker connections.
  */
 export class Receiver {
   readonly totals: ReceiverTotals = {
@@ -46,18 +50,18 @@ export class Receiver {
     newHosts: 0,
     maxLagSeconds: 0,
   };
-  private readonly committer: GroupCommitter;
+  private readonly committer: CommitLanes;
   private summaryTimer: NodeJS.Timeout | undefined;
   private lastSummary: ReceiverTotals = { ...this.totals };
 
   constructor(private readonly options: ReceiverOptions) {
-    const committerOptions: ConstructorParameters<typeof GroupCommitter>[0] = {
+    this.committer = new CommitLanes({
       ingestor: options.ingestor,
       onCommit: (report) => this.count(report),
-    };
-    if (options.logger) committerOptions.logger = options.logger;
-    if (options.maxMessagesPerCommit) committerOptions.maxMessages = options.maxMessagesPerCommit;
-    this.committer = new GroupCommitter(committerOptions);
+      ...(options.logger ? { logger: options.logger } : {}),
+      ...(options.maxMessagesPerCommit ? { maxMessages: options.maxMessagesPerCommit } : {}),
+      ...(options.committer ? { committer: options.committer } : {}),
+    });
   }
 
   async start(): Promise<void> {

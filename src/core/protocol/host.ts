@@ -6,11 +6,15 @@ export const UPDATE_ROUTING_KEY_PREFIX = 'kurado.update.';
 const UNDERSCORED_IPV4 = /^\d{1,3}(?:_\d{1,3}){3}$/;
 const HOSTNAME_LABEL = /^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$/;
 
+/** Directory under data_dir with the summary RRD files of services and labels. */
+export const AGGREGATES_DIRECTORY = 'kurado.aggregates';
+
 /**
  * Names of the files Kurado keeps in data_dir next to the host directories (the embedded SQLite
- * store and its journals). A host of that name would have its directory collide with them.
+ * store and its journals, the service summaries). A host of that name would collide with them.
  */
 export const RESERVED_HOST_NAMES: ReadonlySet<string> = new Set([
+  AGGREGATES_DIRECTORY,
   'kurado.db',
   'kurado.db-wal',
   'kurado.db-shm',

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { hostFromRoutingKey, hostFromTopic, topicForHost } from './host.js';
-import { parseKey, parseMessage } from './lines.js';
+import { type MetricKey, parseKey, parseMessage, SlicedParse } from './lines.js';
 import { normalizePluginOutput } from './plugin-output.js';
 
 const seed = readFileSync(new URL('./fixtures/seed-agent-output.tsv', import.meta.url), 'utf8');
@@ -37,6 +37,28 @@ describe('parseMessage on the upstream agent sample (fixtures/seed-agent-output.
       timestamp: 1404871027,
     });
     expect(parsed.meta.find((m) => m.name === 'version')?.value).toMatch(/^Linux version 2\.6\.32/);
+  });
+});
+
+describe('SlicedParse', () => {
+  it('gives the same values, meta and rejections, with line numbers, however the message is sliced', () => {
+    const whole = parseMessage(seed, { host: '10.0.0.1', now: NOW });
+    for (const slice of [1, 7, 1000]) {
+      const keys: string[] = [];
+      const parse = new SlicedParse(
+        seed,
+        { host: '10.0.0.1', now: NOW },
+        (_host, key, _parsed: MetricKey) => {
+          keys.push(key);
+        },
+      );
+      let calls = 1;
+      while (!parse.next(slice)) calls++;
+      expect(keys).toEqual(whole.metrics.map((metric) => metric.key));
+      expect(parse.result.meta).toEqual(whole.meta);
+      expect(parse.result.rejected).toEqual(whole.rejected);
+      expect(calls).toBe(Math.max(1, Math.ceil(parse.lines / slice)));
+    }
   });
 });
 

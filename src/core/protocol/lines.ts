@@ -188,12 +188,67 @@ export function parseMessage(payload: string, options: ParseOptions): ParsedMess
  * result's `metrics` stays empty; meta, warnings and rejections are returned as usual.
  */
 export function parseMessageTo(payload: string, options: ParseOptions, onMetric: MetricSink): ParsedMessage {
-  const result: ParsedMessage = { metrics: [], meta: [], warnings: [], rejected: [] };
+  const parse = new SlicedParse(payload, options, onMetric);
+  parse.next(Number.POSITIVE_INFINITY);
+  return parse.result;
+}
+
+/**
+ * A message parsed a slice of lines at a time, so a 100,000-line message does not hold the event
+ * loop (other connections' messages, MQTT keepalives, the web) for the whole of it: the caller
+ * calls `next` until it returns true, yielding in between. Same rules and results as
+ * `parseMessageTo`.
+ */
+export class SlicedParse {
+  readonly result: ParsedMessage = { metrics: [], meta: [], warnings: [], rejected: [] };
+  /** Where the next line starts, and how many lines came before it. */
+  private readonly cursor = { start: 0, lineNumber: 0 };
+
+  constructor(
+    private readonly payload: string,
+    private readonly options: ParseOptions,
+    private readonly onMetric: MetricSink,
+  ) {}
+
+  /** Whether every line is parsed (what may follow a final newline is an empty line). */
+  get done(): boolean {
+    return this.cursor.start >= this.payload.length;
+  }
+
+  /** Lines parsed so far (blank and comment lines included). */
+  get lines(): number {
+    return this.cursor.lineNumber;
+  }
+
+  /** Parse up to `maxLines` more lines; true once the whole message is parsed. */
+  next(maxLines: number): boolean {
+    const cursor = this.cursor;
+    cursor.lineNumber = parseLines(
+      this.payload,
+      this.options,
+      this.onMetric,
+      this.result,
+      cursor,
+      cursor.lineNumber + maxLines,
+    );
+    return this.done;
+  }
+}
+
+/** Parse lines from `cursor.start` until the payload ends or `stopAt` lines; the new line count. */
+function parseLines(
+  payload: string,
+  options: ParseOptions,
+  onMetric: MetricSink,
+  result: ParsedMessage,
+  cursor: { start: number; lineNumber: number },
+  stopAt: number,
+): number {
   const latest = options.now + MAX_FUTURE_SECONDS;
-  let lineNumber = 0;
-  let start = 0;
+  let lineNumber = cursor.lineNumber;
+  let start = cursor.start;
   const length = payload.length;
-  while (start <= length) {
+  while (start <= length && lineNumber < stopAt) {
     let end = payload.indexOf('\n', start);
     if (end < 0) end = length;
     lineNumber++;
@@ -327,5 +382,6 @@ export function parseMessageTo(payload: string, options: ParseOptions, onMetric:
       result.warnings.push({ host, plugin, name, message: value, timestamp });
     }
   }
-  return result;
+  cursor.start = start;
+  return lineNumber;
 }

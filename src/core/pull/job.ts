@@ -14,6 +14,14 @@ export interface PullJob {
   deadline: number;
 }
 
+/**
+ * Largest job message body: a host (at most 253 characters), a plugin identifier and two numbers
+ * fit many times over. A bigger message is no job and is never parsed.
+ */
+export const MAX_JOB_BYTES = 4096;
+/** Longest time from a job's minute to its deadline (the scheduler gives it one period). */
+export const MAX_JOB_SPAN_SECONDS = 3600;
+
 /** The plugin every agent pushes; a scheduler never enqueues it. */
 export const PUSH_ONLY_PLUGIN = 'base';
 
@@ -46,6 +54,8 @@ export function encodeJob(job: PullJob): Buffer {
 
 /** The job in a message body, or why it is none (a message from another program or version). */
 export function decodeJob(body: Buffer | string): PullJob | string {
+  const bytes = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
+  if (bytes > MAX_JOB_BYTES) return `${bytes} bytes, more than a job's ${MAX_JOB_BYTES}`;
   let value: unknown;
   try {
     value = JSON.parse(typeof body === 'string' ? body : body.toString('utf8'));
@@ -59,5 +69,7 @@ export function decodeJob(body: Buffer | string): PullJob | string {
   if (typeof minute !== 'number' || !Number.isInteger(minute)) return 'no integer "minute"';
   if (typeof deadline !== 'number' || !Number.isInteger(deadline) || deadline <= minute)
     return 'no integer "deadline" after "minute"';
+  if (deadline - minute > MAX_JOB_SPAN_SECONDS)
+    return `"deadline" more than ${MAX_JOB_SPAN_SECONDS} s after "minute"`;
   return { host, plugin, minute, deadline };
 }

@@ -1,7 +1,14 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Logger } from '../log.js';
 import type { HostRecord } from '../store/types.js';
-import { decodeJob, encodeJob, type PullJob, wirePlugin } from './job.js';
+import {
+  decodeJob,
+  encodeJob,
+  MAX_JOB_BYTES,
+  MAX_JOB_SPAN_SECONDS,
+  type PullJob,
+  wirePlugin,
+} from './job.js';
 import { MemoryPullQueue } from './memory-queue.js';
 import { jobsForRound, PullScheduler, type RoundReport } from './scheduler.js';
 
@@ -85,6 +92,22 @@ describe('pull jobs on the wire', () => {
     expect(JSON.parse(encodeJob(job).toString())).toEqual(job);
     expect(decodeJob('hello')).toBe('not JSON');
     expect(decodeJob('{"host":"a","plugin":"b","minute":5,"deadline":5}')).toMatch(/deadline/);
+  });
+
+  it('are bounded: a big body is not parsed, a deadline far after the minute is no job', () => {
+    const big = JSON.stringify({
+      ...{ host: 'db01', plugin: 'mysql', minute: 0, deadline: 60 },
+      pad: 'x'.repeat(MAX_JOB_BYTES),
+    });
+    expect(decodeJob(Buffer.from(big))).toMatch(
+      new RegExp(`^${big.length} bytes, more than a job's ${MAX_JOB_BYTES}$`),
+    );
+    expect(
+      decodeJob(encodeJob({ host: 'db01', plugin: 'mysql', minute: 0, deadline: MAX_JOB_SPAN_SECONDS })),
+    ).toEqual(expect.objectContaining({ deadline: MAX_JOB_SPAN_SECONDS }));
+    expect(
+      decodeJob(encodeJob({ host: 'db01', plugin: 'mysql', minute: 0, deadline: MAX_JOB_SPAN_SECONDS + 1 })),
+    ).toBe(`"deadline" more than ${MAX_JOB_SPAN_SECONDS} s after "minute"`);
   });
 
   it('escape an identifier so the key splits at the right dot and unescapes to it', () => {

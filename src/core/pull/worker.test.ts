@@ -194,14 +194,33 @@ describe('PullWorker', () => {
     expect(writer.updates).toEqual([]);
   });
 
+  it("drops a job naming a plugin the host's role does not list (another port, base): nothing is fetched", async () => {
+    const w = await startWorker();
+    await queue.publish([
+      job('10.0.0.1', 'nginx:22:/'),
+      job('10.0.0.1', 'base'),
+      job('10.0.0.1', 'nginx:8080:/nginx_status'),
+    ]);
+    await until(() => w.totals.stored === 1 && w.totals.malformed === 2);
+    expect(writer.updates.map((u) => u.value)).toEqual([8080]);
+    expect(messages.filter((m) => /the host's role does not list that plugin/.test(m))).toHaveLength(2);
+    expect((await store.lastReceived('10.0.0.1')).map((r) => r.plugin)).toEqual(['nginx:8080:/nginx_status']);
+  });
+
   it('on stop finishes the jobs in flight, stores and acknowledges them', async () => {
     const slow: Fetcher = {
       name: 'nginx',
       fetch: () => new Promise((resolve) => setTimeout(() => resolve(['metrics.reqs.derive\t1']), 200)),
     };
     fetchers.slow = slow;
+    await store.upsertHosts([
+      host(
+        '10.0.0.4',
+        Array.from({ length: 8 }, (_, i) => `slow:${i}`),
+      ),
+    ]);
     const w = await startWorker(8);
-    await queue.publish(Array.from({ length: 8 }, (_, i) => job('10.0.0.1', `slow:${i}`)));
+    await queue.publish(Array.from({ length: 8 }, (_, i) => job('10.0.0.4', `slow:${i}`)));
     await new Promise((resolve) => setTimeout(resolve, 50));
     await w.stop();
     worker = undefined;

@@ -4,7 +4,7 @@ import type { Ingestor } from '../ingest/ingestor.js';
 import type { Logger } from '../log.js';
 import { normalizePluginOutput } from '../protocol/plugin-output.js';
 import type { HostRecord, MetaStore, PluginSettingValue } from '../store/types.js';
-import { type PullJob, pluginArgsOf, pluginNameOf, wirePlugin } from './job.js';
+import { PUSH_ONLY_PLUGIN, type PullJob, pluginArgsOf, pluginNameOf, wirePlugin } from './job.js';
 import type { JobDelivery, JobSource } from './queue.js';
 import { sleep } from './scheduler.js';
 
@@ -188,6 +188,17 @@ export class PullWorker {
     if (host === undefined) {
       logger.info(job, `dropping the job for ${job.host} ${job.plugin}: the host is not in the store`);
       this.totals.unknownHost++;
+      delivery.ack();
+      return;
+    }
+    // Only what the scheduler would enqueue: a job naming another plugin (or a port of the
+    // host's choosing) comes from someone else writing to the queue, and is not fetched.
+    if (job.plugin === PUSH_ONLY_PLUGIN || !host.plugins.includes(job.plugin)) {
+      logger.warn(
+        { host: job.host, plugin: job.plugin },
+        `dropping the job for ${job.host} ${job.plugin}: the host's role does not list that plugin`,
+      );
+      this.totals.malformed++;
       delivery.ack();
       return;
     }

@@ -1,6 +1,7 @@
 import { type Dirent, readdirSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
+import { AGGREGATES_DIRECTORY, RESERVED_HOST_NAMES } from '../protocol/host.js';
 import { DS_TYPES, type DsType } from '../protocol/types.js';
 
 const SAFE_BYTE = /^[A-Za-z0-9_.-]$/;
@@ -80,6 +81,19 @@ export function rrdFilePath(
   return path.join(pluginDirectory(dataDir, host, plugin), metricFileName(`${name}.${type}`));
 }
 
+/**
+ * A file under data_dir as a storage node takes it (`[[storage]]`): relative to data_dir, which
+ * stands for the node's `-b` tree; rrdcached over TCP resolves it against its `-b`.
+ */
+export function nodePath(dataDir: string, file: string): string {
+  return path.relative(dataDir, file);
+}
+
+/** The inverse of nodePath: a path a storage node names (LIST) as a file under data_dir. */
+export function pathFromNode(dataDir: string, relative: string): string {
+  return path.join(dataDir, relative);
+}
+
 /** `<name>.<type>.rrd` escaped, from the metric's `<name>.<type>`. */
 function metricFileName(metric: string): string {
   return `${escapePathComponent(metric)}${RRD_SUFFIX}`;
@@ -140,9 +154,32 @@ function listNames(directory: string, directories: boolean): string[] {
   return out.sort();
 }
 
-/** Hosts with a directory under data_dir, sorted; directories Kurado did not create are left out. */
+/**
+ * Hosts with a directory under data_dir, sorted; directories Kurado did not create, and its own
+ * (the service summaries), are left out.
+ */
 export function listHosts(dataDir: string): string[] {
-  return listNames(dataDir, true);
+  return listNames(dataDir, true).filter((name) => !RESERVED_HOST_NAMES.has(name));
+}
+
+/**
+ * Root of one service's summary files: `<data_dir>/kurado.aggregates/<service>`. Below it the
+ * layout is the hosts' one with the label (`%`, the empty name, for the whole service) in the
+ * host's place: `<label>/<plugin name>/<name>.gauge.rrd`, so rrdFilePath and the graph code apply.
+ */
+export function aggregateRoot(dataDir: string, service: string): string {
+  return path.join(dataDir, AGGREGATES_DIRECTORY, escapePathComponent(service));
+}
+
+/** A summary file: `<data_dir>/kurado.aggregates/<service>/<label>/<plugin>/<name>.gauge.rrd`. */
+export function aggregateFilePath(
+  dataDir: string,
+  service: string,
+  label: string,
+  plugin: string,
+  name: string,
+): string {
+  return rrdFilePath(aggregateRoot(dataDir, service), label, plugin, name, 'gauge');
 }
 
 /** Plugin identifiers with a directory under the host's, sorted. */
@@ -224,5 +261,10 @@ export function withoutServerPaths(text: string, dataDir: string, base = dataDir
   const from = `${path.resolve(base)}/`;
   let out = from === root ? text : text.split(from).join('');
   out = out.split(root).join('');
-  return out.replace(/(^|[\s'"=:([{,])\/[^\s'")\]},]+/g, '$1…');
+  return hideAbsolutePaths(out);
+}
+
+/** `text` with every absolute path (`/usr/lib/x`, a socket, a temp file) replaced by "…". */
+export function hideAbsolutePaths(text: string): string {
+  return text.replace(/(^|[\s'"=:([{,])\/[^\s'")\]},]+/g, '$1…');
 }

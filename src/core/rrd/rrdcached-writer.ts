@@ -1,12 +1,20 @@
 import path from 'node:path';
 import type { DsType } from '../protocol/types.js';
+import { SLICE_SIZE, Slicer, yieldToEventLoop } from '../slices.js';
 import { makeDirectories } from './directories.js';
 import { throwIfDataDirFull } from './disk-full.js';
-import { createArguments } from './layout.js';
+import { createArguments, nodePath } from './layout.js';
 import { quoteRrdcachedPath, RRDCACHED_MAX_LINE, RrdcachedClient, RrdcachedError } from './rrdcached.js';
 import { type RoundIo, storeFiles } from './settle.js';
 import type { RrdUpdate, RrdWriter, WriteReport } from './types.js';
-import { emptyReport, type FileValues, formatValue, groupByFile, type Operation } from './write-plan.js';
+import {
+  emptyReport,
+  FileGrouping,
+  type FileValues,
+  formatValue,
+  groupByFile,
+  type Operation,
+} from './write-plan.js';
 
 export interface RrdcachedWriterOptions {
   /** Root of the RRD tree; must be (under) the daemon's `-b` directory, as an absolute path. */
@@ -22,6 +30,12 @@ export interface RrdcachedWriterOptions {
    * values again restores them and costs only duplicates. Default 50,000.
    */
   replayValues?: number;
+  /**
+   * The daemon is a storage node on another machine (`[[storage]]`): paths go to it relative to
+   * dataDir (its `-b`), and nothing is done on this machine's disk (no directories made, no
+   * disk-full check of dataDir).
+   */
+  remote?: boolean;
 }
 
 /** Lines of one UPDATE are cut below rrdcached's line limit, keeping room for one more value. */
@@ -38,6 +52,7 @@ export class RrdcachedWriter implements RrdWriter {
   private readonly known = new Set<string>();
   private readonly ownsClient: boolean;
   private readonly replayLimit: number;
+  private readonly remote: boolean;
   private replay: ReplayBuffer | undefined;
   /** The client's connection count when a batch last succeeded; 0 before the first. */
   private seenConnections = 0;
@@ -47,7 +62,7 @@ export class RrdcachedWriter implements RrdWriter {
     execute: (operations) => this.execute(operations),
     isRetryable: (error) =>
       error instanceof RrdcachedError && (error.kind === 'connection-lost' || error.kind === 'timeout'),
-    makeDirectories,
+    makeDirectories: (directory) => (this.remote ? Promise.resolve() : makeDirectories(directory)),
   };
 
   constructor(options: RrdcachedWriterOptions) {
@@ -68,14 +83,20 @@ export class RrdcachedWriter implements RrdWriter {
           )
         : options.rrdcached;
     this.replayLimit = options.replayValues ?? 50_000;
+    this.remote = options.remote ?? false;
   }
 
   async write(updates: RrdUpdate[]): Promise<WriteReport> {
     const report = emptyReport();
     if (updates.length === 0) return report;
-    const files = groupByFile(updates, report);
+    const grouping = new FileGrouping();
+    for (let from = 0; from < updates.length; from += SLICE_SIZE) {
+      if (from > 0) await yieldToEventLoop();
+      grouping.add(updates, from, Math.min(updates.length, from + SLICE_SIZE));
+    }
+    const files = grouping.finish(report);
     await storeFiles(files, report, { known: this.known, dataDir: this.dataDir, io: this.io });
-    await throwIfDataDirFull(report.failed, this.dataDir);
+    if (!this.remote) await throwIfDataDirFull(report.failed, this.dataDir);
     this.remember(files);
     return report;
   }
@@ -107,10 +128,13 @@ export class RrdcachedWriter implements RrdWriter {
     const commands: string[] = [];
     // Index of the first command of each operation (an UPDATE may take several lines).
     const owner: number[] = [];
+    const slicer = new Slicer();
     for (let index = 0; index < operations.length; index++) {
       const operation = operations[index] as Operation;
       const file = operation.file;
-      const wirePath = quoteRrdcachedPath(file.path);
+      if (slicer.count(operation.kind === 'create' ? 1 : operation.to - operation.from))
+        await yieldToEventLoop();
+      const wirePath = quoteRrdcachedPath(this.remote ? nodePath(this.dataDir, file.path) : file.path);
       if (operation.kind === 'create') {
         commands.push(
           `CREATE ${wirePath} -O ${createArguments(file.type, file.timestamps[0] as number).join(' ')}`,

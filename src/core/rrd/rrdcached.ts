@@ -293,6 +293,24 @@ export class RrdcachedClient {
     return result;
   }
 
+  /**
+   * `LIST RECURSIVE <directory>`: the RRD files under a directory relative to the daemon's `-b`,
+   * as paths relative to that directory; none when the directory does not exist.
+   */
+  async list(directory: string): Promise<string[]> {
+    try {
+      return (await this.request(`LIST RECURSIVE ${quoteRrdcachedPath(directory)}`, directory)).lines;
+    } catch (error) {
+      if (
+        error instanceof RrdcachedError &&
+        error.kind === 'reply' &&
+        error.message.endsWith('No such file or directory')
+      )
+        return [];
+      throw error;
+    }
+  }
+
   /** `LAST`: the file's last update as seen by the daemon (epoch seconds). */
   async last(filePath: string): Promise<number> {
     const reply = await this.request(`LAST ${quoteRrdcachedPath(filePath)}`, filePath);

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { MAX_CONNECTION_RETRIES, MAX_ROUNDS, type RoundIo, storeFiles } from './settle.js';
+import { CREATES_PER_BATCH, MAX_CONNECTION_RETRIES, MAX_ROUNDS, type RoundIo, storeFiles } from './settle.js';
 import type { RrdUpdate, WriteReport } from './types.js';
 import { emptyReport, groupByFile, type Operation } from './write-plan.js';
 
@@ -149,6 +149,45 @@ describe('storeFiles (the write rounds, against an RRD tree in memory)', () => {
     });
     expect(rrd.directories.has(path.dirname(FILE))).toBe(true);
     expect(rrd.batches).toHaveLength(2);
+  });
+
+  it(`creates more than ${CREATES_PER_BATCH} new files in batches of CREATEs alone, then updates them all`, async () => {
+    const rrd = new FakeRrd();
+    const known = new Set<string>([FILE]);
+    rrd.files.set(FILE, { last: 0, values: new Map() });
+    const count = CREATES_PER_BATCH * 2 + 50;
+    const updates: RrdUpdate[] = values(60);
+    for (let index = 0; index < count; index++) {
+      // The last file's directory is missing: its CREATE fails, the directory is made, and its
+      // UPDATE ("No such file") brings the CREATE back in the next round.
+      const dir = index === count - 1 ? 'new-dir' : 'base';
+      for (const timestamp of [60, 120]) {
+        updates.push({
+          path: path.join(DATA, 'web1', dir, `m${index}.gauge.rrd`),
+          type: 'gauge',
+          timestamp,
+          value: index,
+        });
+      }
+    }
+    expect(await write(rrd, known, updates)).toEqual({
+      accepted: count * 2 + 1,
+      duplicates: 0,
+      created: count,
+      failed: [],
+    });
+    const kinds = rrd.batches.map((batch) =>
+      [...new Set(batch.map((operation) => operation.kind))].join('+'),
+    );
+    expect(kinds).toEqual(['create', 'create', 'create', 'update', 'create+update']);
+    expect(rrd.batches.slice(0, 3).map((batch) => batch.length)).toEqual([
+      CREATES_PER_BATCH,
+      CREATES_PER_BATCH,
+      50,
+    ]);
+    // The known file's value went with the first UPDATE batch.
+    expect(rrd.stored().map(([timestamp]) => timestamp)).toEqual([60]);
+    expect(rrd.stored(path.join(DATA, 'web1', 'new-dir', `m${count - 1}.gauge.rrd`))).toHaveLength(2);
   });
 
   it('fails a file whose CREATE is refused for another reason, naming it, and stores the others', async () => {

@@ -3,6 +3,15 @@ import { parseIllegalUpdateTime } from './rrdcached.js';
 import type { WriteReport } from './types.js';
 import { type FileValues, failFile, firstAbove, type Operation } from './write-plan.js';
 
+/**
+ * New files created per BATCH when a write has more than that: rrdcached creates a file (190 KB)
+ * while the client waits, so 5,000 new files in one BATCH would hold every other write on the
+ * connection for seconds. In batches of this many, awaited one after another, other writes (a
+ * host whose files exist) get their turn between two, and files are created at the pace the
+ * daemon allows.
+ */
+export const CREATES_PER_BATCH = 100;
+
 /** Rounds of resending values a multi-value UPDATE dropped after a refused older one. */
 export const MAX_ROUNDS = 6;
 /** Attempts of one round when the connection breaks under it (the daemon restarting). */
@@ -106,14 +115,24 @@ export async function storeFiles(
   const { known, dataDir, io } = context;
   const dataDirPrefix = dataDir.endsWith(path.sep) ? dataDir : `${dataDir}${path.sep}`;
   let operations: Operation[] = [];
+  const creates: Operation[] = [];
   for (const file of files) {
     // Defence in depth: the layout escapes every component, but a caller could hand any path.
     if (!file.path.startsWith(dataDirPrefix)) {
       failFile(file, `${file.path} is outside data_dir ${dataDir}`, report);
       continue;
     }
-    if (!known.has(file.path)) operations.push({ kind: 'create', file });
+    if (!known.has(file.path)) {
+      const create: Operation = { kind: 'create', file };
+      creates.push(create);
+      operations.push(create);
+    }
     operations.push({ kind: 'update', file, from: 0, to: file.timestamps.length });
+  }
+  if (creates.length > CREATES_PER_BATCH) {
+    await createInBatches(creates, report, known, io);
+    // A CREATE that failed for a missing directory comes back through its UPDATE ("No such file").
+    operations = operations.filter((operation) => operation.kind === 'update' && !operation.file.failed);
   }
   for (let round = 0; operations.length > 0; round++) {
     if (round === MAX_ROUNDS) {
@@ -129,6 +148,22 @@ export async function storeFiles(
     operations = settleRound(operations, errors, known, report, directories);
     // Parent directories rrdcached could not make (a daemon without -R); only possible when
     // data_dir is on this machine, and harmless to try otherwise.
+    for (const directory of directories) await io.makeDirectories(directory).catch(() => {});
+  }
+}
+
+/** Create files CREATES_PER_BATCH at a time, each batch awaited before the next is sent. */
+async function createInBatches(
+  creates: readonly Operation[],
+  report: WriteReport,
+  known: Set<string>,
+  io: RoundIo,
+): Promise<void> {
+  for (let from = 0; from < creates.length; from += CREATES_PER_BATCH) {
+    const batch = creates.slice(from, from + CREATES_PER_BATCH);
+    const errors = await executeWithRetry(batch, io);
+    const directories = new Set<string>();
+    settleRound(batch, errors, known, report, directories);
     for (const directory of directories) await io.makeDirectories(directory).catch(() => {});
   }
 }

@@ -19,6 +19,11 @@ export interface WriteReport {
   created: number;
   /** Values refused for a reason other than a duplicate (the reason names the file). */
   failed: { path: string; reason: string }[];
+  /**
+   * Hosts none of whose values were taken because their storage node is down (`[[storage]]`
+   * only): their messages stay unacknowledged and are written when the node is back.
+   */
+  unstoredHosts?: Set<string>;
 }
 
 /**

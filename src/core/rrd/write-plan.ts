@@ -48,33 +48,50 @@ export function formatValue(value: number | null, type: DsType): string {
  * delivered twice inside one write) keeps its first value and counts as a duplicate.
  */
 export function groupByFile(updates: readonly RrdUpdate[], report: WriteReport): FileValues[] {
-  const byPath = new Map<string, FileValues>();
-  let unsorted: Set<FileValues> | undefined;
-  for (const update of updates) {
-    const file = byPath.get(update.path);
-    if (file === undefined) {
-      // Most files get one value per write: arrays of exactly that size, not the spare
-      // capacity a first push() reserves.
-      byPath.set(update.path, {
-        path: update.path,
-        type: update.type,
-        timestamps: [update.timestamp],
-        values: [update.value],
-        failed: false,
-        recreated: false,
-      });
-      continue;
+  const grouping = new FileGrouping();
+  grouping.add(updates, 0, updates.length);
+  return grouping.finish(report);
+}
+
+/** `groupByFile` in slices (`add` each range, then `finish`), so a big write can yield between. */
+export class FileGrouping {
+  private readonly byPath = new Map<string, FileValues>();
+  private unsorted: Set<FileValues> | undefined;
+
+  /** Take `updates[from, to)`. */
+  add(updates: readonly RrdUpdate[], from: number, to: number): void {
+    const byPath = this.byPath;
+    for (let index = from; index < to; index++) {
+      const update = updates[index] as RrdUpdate;
+      const file = byPath.get(update.path);
+      if (file === undefined) {
+        // Most files get one value per write: arrays of exactly that size, not the spare
+        // capacity a first push() reserves.
+        byPath.set(update.path, {
+          path: update.path,
+          type: update.type,
+          timestamps: [update.timestamp],
+          values: [update.value],
+          failed: false,
+          recreated: false,
+        });
+        continue;
+      }
+      const count = file.timestamps.length;
+      if (count > 0 && update.timestamp <= (file.timestamps[count - 1] as number)) {
+        this.unsorted ??= new Set();
+        this.unsorted.add(file);
+      }
+      file.timestamps.push(update.timestamp);
+      file.values.push(update.value);
     }
-    const count = file.timestamps.length;
-    if (count > 0 && update.timestamp <= (file.timestamps[count - 1] as number)) {
-      unsorted ??= new Set();
-      unsorted.add(file);
-    }
-    file.timestamps.push(update.timestamp);
-    file.values.push(update.value);
   }
-  if (unsorted) for (const file of unsorted) sortAndDedupe(file, report);
-  return [...byPath.values()];
+
+  /** The files, each sorted with duplicates counted in `report`. */
+  finish(report: WriteReport): FileValues[] {
+    if (this.unsorted) for (const file of this.unsorted) sortAndDedupe(file, report);
+    return [...this.byPath.values()];
+  }
 }
 
 function sortAndDedupe(file: FileValues, report: WriteReport): void {

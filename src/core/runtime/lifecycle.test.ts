@@ -9,8 +9,15 @@ const logger = pino({ level: 'silent' });
 function harness(stoppingMessage = 'stopping') {
   const signals = new EventEmitter();
   const exits: number[] = [];
-  const life = new Lifecycle({ logger, stoppingMessage, signals, exit: (code) => exits.push(code) });
-  return { signals, exits, life };
+  const raised: string[] = [];
+  const life = new Lifecycle({
+    logger,
+    stoppingMessage,
+    signals,
+    exit: (code) => exits.push(code),
+    raise: (signal) => raised.push(signal),
+  });
+  return { signals, exits, life, raised };
 }
 
 describe('Lifecycle', () => {
@@ -64,6 +71,24 @@ describe('Lifecycle', () => {
     expect(storeClosed).toBe(1);
     expect(exits).toEqual([1]);
     expect(signals.listenerCount('SIGTERM') + signals.listenerCount('SIGINT')).toBe(0);
+  });
+
+  it('keeps listening while stopping; the same signal again takes its default action, the other is ignored', async () => {
+    const { signals, exits, life, raised } = harness();
+    let finishStop: () => void = () => {};
+    life.onStop('receiver', () => new Promise<void>((resolve) => (finishStop = resolve)));
+    life.handleSignals();
+    const stopped = life.untilStopped();
+    signals.emit('SIGINT');
+    expect(signals.listenerCount('SIGINT')).toBe(1);
+    signals.emit('SIGTERM');
+    expect(raised).toEqual([]);
+    signals.emit('SIGINT');
+    expect(raised).toEqual(['SIGINT']);
+    expect(signals.listenerCount('SIGTERM') + signals.listenerCount('SIGINT')).toBe(0);
+    finishStop();
+    expect(await stopped).toBe(0);
+    expect(exits).toEqual([0]);
   });
 
   it('stops what a failed start had started, and passes the error on', async () => {

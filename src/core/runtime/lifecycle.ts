@@ -12,7 +12,7 @@ export const DEFAULT_STOP_TIMEOUT_SECONDS = 30;
 
 /** Where signals come from; `process` in production, an EventEmitter in tests. */
 export interface SignalSource {
-  once(signal: StopSignal, listener: () => void): unknown;
+  on(signal: StopSignal, listener: () => void): unknown;
   off(signal: StopSignal, listener: () => void): unknown;
 }
 
@@ -23,6 +23,8 @@ export interface LifecycleOptions {
   /** Ends the process once everything stopped; default `process.exit`. */
   exit?: (code: number) => void;
   signals?: SignalSource;
+  /** Takes a signal's default action (ends the process); default: send it to this process again. */
+  raise?: (signal: StopSignal) => void;
   /**
    * Longest shutdown after a signal, milliseconds. When the parts have not stopped by then (a
    * receiver still retrying a batch rrdcached or the store does not take), the process exits 1
@@ -46,6 +48,7 @@ export class Lifecycle {
   private readonly signals: SignalSource;
   private readonly listeners = new Map<StopSignal, () => void>();
   private readonly waiters: ((code: number) => void)[] = [];
+  private signalled: StopSignal | undefined;
 
   constructor(private readonly options: LifecycleOptions) {
     this.logger = options.logger;
@@ -67,10 +70,26 @@ export class Lifecycle {
    */
   handleSignals(): void {
     for (const signal of STOP_SIGNALS) {
-      const listener = () => void this.shutdown(signal);
+      // Listening on (not once) while stopping: terminal libraries (listr2's cursor handling)
+      // install signal-exit, which sends a signal again when it sees no other listener, and
+      // would end the process before its parts stopped.
+      const listener = () => {
+        if (this.signalled === undefined) {
+          this.signalled = signal;
+          void this.shutdown(signal);
+        } else if (this.signalled === signal) {
+          this.removeSignalListeners();
+          (this.options.raise ?? ((again: StopSignal) => process.kill(process.pid, again)))(signal);
+        }
+      };
       this.listeners.set(signal, listener);
-      this.signals.once(signal, listener);
+      this.signals.on(signal, listener);
     }
+  }
+
+  private removeSignalListeners(): void {
+    for (const [name, listener] of this.listeners) this.signals.off(name, listener);
+    this.listeners.clear();
   }
 
   /** Resolves with the exit code once a signal stopped everything (the process exits then). */
@@ -103,7 +122,7 @@ export class Lifecycle {
     if (this.stopping) return;
     this.logger.info({ signal }, this.options.stoppingMessage ?? 'stopping');
     const code = await this.stopWithin(this.options.stopTimeoutMs);
-    for (const [name, listener] of this.listeners) this.signals.off(name, listener);
+    this.removeSignalListeners();
     this.logger.flush();
     for (const resolve of this.waiters) resolve(code);
     (this.options.exit ?? ((exitCode: number) => process.exit(exitCode)))(code);

@@ -1,5 +1,8 @@
 import { existsSync } from 'node:fs';
+import { Aggregator } from '../aggregate/aggregator.js';
+import { aggregateSpecs } from '../aggregate/summary.js';
 import { redactUrl } from '../config.js';
+import { loadTemplates } from '../graphs/loader.js';
 import { Ingestor } from '../ingest/ingestor.js';
 import { type Consumer, Receiver } from '../ingest/receiver.js';
 import type { IngestLimits } from '../limits.js';
@@ -8,6 +11,8 @@ import { retryWithBackoff } from '../retry.js';
 import { RRDCACHED_BINARY, startRrdcachedDaemon } from '../rrd/rrdcached-daemon.js';
 import type { RrdWriter } from '../rrd/types.js';
 import { createRrdWriter } from '../rrd/writer.js';
+import type { StorageNode } from '../storage/nodes.js';
+import { type HostStorage, openShardedStorage } from '../storage/sharded.js';
 import { openStore, parseStoreUrl } from '../store/index.js';
 import type { MetaStore } from '../store/types.js';
 import { AmqpConsumer } from '../transport/amqp.js';
@@ -63,30 +68,46 @@ export interface WritePathOptions {
   limits?: IngestLimits;
   /** Accept 4-field lines for other hosts from every publisher (`receive --allow-relay`). */
   allowRelay?: boolean;
+  /** `[[storage]]` nodes; empty or absent = data_dir through `rrdcached` (one default node). */
+  storage?: readonly StorageNode[];
 }
 
 /** The single write path (RRD writer + Ingestor) every role that stores values shares. */
 export interface WritePath {
   writer: RrdWriter;
   ingestor: Ingestor;
+  /** The host → node placement when storage is sharded. */
+  storage?: HostStorage;
 }
 
 /** Create the RRD writer and the Ingestor on top of it; the writer is closed at shutdown. */
 export function startWritePath(life: Lifecycle, options: WritePathOptions): WritePath {
-  const writer = createRrdWriter({
-    dataDir: options.dataDir,
-    ...(options.rrdcached ? { rrdcached: options.rrdcached } : {}),
-  });
+  const sharded =
+    options.storage && options.storage.length > 0
+      ? openShardedStorage({
+          dataDir: options.dataDir,
+          nodes: options.storage,
+          store: options.store,
+          logger: options.logger,
+        })
+      : undefined;
+  const writer =
+    sharded?.writer ??
+    createRrdWriter({
+      dataDir: options.dataDir,
+      ...(options.rrdcached ? { rrdcached: options.rrdcached } : {}),
+    });
   life.onStop('RRD writer', () => writer.close());
   const ingestor = new Ingestor({
     dataDir: options.dataDir,
     writer,
+    ...(sharded ? { storage: sharded } : {}),
     store: options.store,
     logger: options.logger,
     ...(options.limits ? { limits: options.limits } : {}),
     allowRelay: options.allowRelay ?? false,
   });
-  return { writer, ingestor };
+  return { writer, ingestor, ...(sharded ? { storage: sharded } : {}) };
 }
 
 export interface BrokerConsumerOptions {
@@ -158,11 +179,11 @@ export async function startReceiver(life: Lifecycle, options: ReceiverPartOption
 export async function startEmbeddedBroker(
   life: Lifecycle,
   options: { host: string; port: number; logger: Logger },
-): Promise<{ broker: EmbeddedBroker; port: number }> {
+): Promise<{ broker: EmbeddedBroker; port: number; fellBack: boolean }> {
   const broker = new EmbeddedBroker(options.logger);
   life.onStop('MQTT broker', () => broker.close());
-  const { port } = await broker.listen(options.host, options.port);
-  return { broker, port };
+  const { port, fellBack } = await broker.listen(options.host, options.port);
+  return { broker, port, fellBack };
 }
 
 /**
@@ -183,4 +204,36 @@ export async function startLocalRrdcached(
   const daemon = await startRrdcachedDaemon({ dataDir: options.dataDir, stateDir: options.stateDir });
   life.onStop('rrdcached', () => daemon.stop());
   return daemon.address;
+}
+
+export interface AggregatorPartOptions {
+  dataDir: string;
+  store: MetaStore;
+  writer: RrdWriter;
+  /** Sharded storage: the summaries are placed on a node like a host. */
+  storage?: HostStorage | undefined;
+  /** Site graph templates (what a service page sums comes from the templates). */
+  graphsDir?: string | undefined;
+  logger: Logger;
+}
+
+/**
+ * Write the service and label summaries once a minute through the write path's writer; stopped
+ * before the writer closes. Templates with mistakes are logged and the valid ones are used.
+ */
+export function startAggregator(life: Lifecycle, options: AggregatorPartOptions): Aggregator {
+  const templates = loadTemplates(options.graphsDir ? { siteDir: options.graphsDir } : {});
+  for (const error of templates.errors)
+    options.logger.warn({ template: error.message }, 'graph template error');
+  const aggregator = new Aggregator({
+    dataDir: options.dataDir,
+    store: options.store,
+    writer: options.writer,
+    ...(options.storage ? { storage: options.storage } : {}),
+    specs: aggregateSpecs(templates),
+    logger: options.logger,
+  });
+  life.onStop('service summaries', () => aggregator.stop());
+  aggregator.start();
+  return aggregator;
 }

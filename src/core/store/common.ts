@@ -20,8 +20,11 @@ import {
   type HostStatus,
   type HostStatusReport,
   type LastReceived,
+  type LatestValues,
+  type LatestValuesRow,
   META_TTL_SECONDS,
   type MetaEntry,
+  type MetricValues,
   type PluginSettings,
   type StoreBatch,
   UNREGISTERED_SERVICE,
@@ -79,7 +82,6 @@ export function storeState(options: StoreOptions) {
     limits,
     expiry: new ExpiryClock(options.autoExpire ?? true),
     metaCache: new MetaWriteCache(limits.maxMetaPerHost),
-    warningBudget: new WarningBudget(limits.maxWarningsPerHost),
     known: new KnownHosts(),
   };
 }
@@ -167,6 +169,51 @@ export function toWarningEntry(row: WarningDbRow): WarningEntry {
     message: String(row.message),
     timestamp: Number(row.reported_at),
   };
+}
+
+export interface LatestDbRow {
+  host: string;
+  plugin: string;
+  at: DbNumber;
+  latest: string;
+  previous_at: DbNumber | null;
+  previous: string | null;
+}
+
+/** Latest values, all or of some plugins (`?` per plugin). */
+export function latestValuesSql(plugins: number): string {
+  const base = 'SELECT host, plugin, at, latest, previous_at, previous FROM latest_values';
+  return plugins === 0 ? base : `${base} WHERE plugin IN (${Array(plugins).fill('?').join(', ')})`;
+}
+
+function parseValues(text: string): MetricValues {
+  try {
+    const parsed = JSON.parse(text) as unknown;
+    return parsed !== null && typeof parsed === 'object' ? (parsed as MetricValues) : {};
+  } catch {
+    return {};
+  }
+}
+
+export function toLatestValuesRow(row: LatestDbRow): LatestValuesRow {
+  const out: LatestValuesRow = {
+    host: String(row.host),
+    plugin: String(row.plugin),
+    at: Number(row.at),
+    values: parseValues(row.latest),
+  };
+  if (row.previous !== null && row.previous_at !== null) {
+    out.previous = { at: Number(row.previous_at), values: parseValues(row.previous) };
+  }
+  return out;
+}
+
+/** The rows of a batch's latest values, sorted by key (MySQL takes row locks in that order). */
+export function latestRows(latest: readonly LatestValues[] | undefined): (string | number)[][] {
+  if (!latest || latest.length === 0) return [];
+  return [...latest]
+    .sort((a, b) => compareKeys([a.host, a.plugin], [b.host, b.plugin]))
+    .map((l) => [l.host, l.plugin, l.at, JSON.stringify(l.values)]);
 }
 
 export interface ReceivedDbRow {
@@ -268,11 +315,13 @@ const compareKeys = (a: readonly string[], b: readonly string[]): number => {
 const CACHE_SWEEP_SECONDS = 60;
 
 /**
- * Remembers, per host, the meta values this process wrote and until when they live, so that a
- * group commit writes only changed values and values due for an expiry refresh. It also bounds
- * the distinct meta names of a host: a name new to a host that already has `maxPerHost` live
- * names is refused. Expired entries are dropped, so it holds only what the table holds. Forget
- * a host whose rows were deleted, or its unchanged values would not come back until the refresh.
+ * Remembers, per host, the meta values in the table and until when they live, so that a group
+ * commit writes only changed values and values due for an expiry refresh. It also bounds the
+ * distinct meta names of a host: a name new to a host that already has `maxPerHost` live names
+ * is refused. A host that sends a name this process does not know is first re-read from the
+ * table inside the write transaction (`load`), so names other processes wrote count too.
+ * Expired entries are dropped, so it holds only what the table holds. Forget a host whose rows
+ * were deleted, or its unchanged values would not come back until the refresh.
  */
 export class MetaWriteCache {
   private readonly byHost = new Map<string, Map<string, { value: string; expiresAt: number }>>();
@@ -328,6 +377,36 @@ export class MetaWriteCache {
     return { rows, refused };
   }
 
+  /**
+   * Hosts of `meta` that send a name this process does not know: their live names must be read
+   * from the table (`load`) before `select` decides whether a new name fits.
+   */
+  hostsToLoad(meta: readonly MetaValue[]): string[] {
+    const hosts = new Set<string>();
+    for (const value of meta) {
+      if (hosts.has(value.host)) continue;
+      if (!this.byHost.get(value.host)?.has(`${value.plugin}\u0000${value.name}`)) hosts.add(value.host);
+    }
+    return [...hosts].sort();
+  }
+
+  /** The live rows of `hosts` as the table holds them now: they replace what was known of them. */
+  load(hosts: readonly string[], rows: readonly LiveMetaRow[]): void {
+    for (const host of hosts) this.byHost.delete(host);
+    for (const row of rows) {
+      const host = String(row.host);
+      let entries = this.byHost.get(host);
+      if (!entries) {
+        entries = new Map();
+        this.byHost.set(host, entries);
+      }
+      entries.set(`${row.plugin}\u0000${row.name}`, {
+        value: String(row.value),
+        expiresAt: Number(row.expires_at),
+      });
+    }
+  }
+
   /** Call after the transaction that wrote `rows` committed. */
   remember(rows: readonly MetaRow[]): void {
     for (const row of rows) {
@@ -367,51 +446,85 @@ export class MetaWriteCache {
   }
 }
 
+/** A live meta row as the bounds read it from the table (numbers may come back as strings). */
+export interface LiveMetaRow {
+  host: string;
+  plugin: string;
+  name: string;
+  value: string;
+  expires_at: DbNumber;
+}
+
 /**
- * Bounds the warnings stored per host: at most `maxPerHost` rows per host in each 5-minute
- * window (the time a warning is shown). Kurado's own warnings (plugin `kurado`) always pass, so
- * the warning that says something was refused is never refused itself.
+ * What the per-host bounds of a batch must read from the table inside its write transaction,
+ * so that several processes writing one store together keep each bound: the live meta of hosts
+ * sending names this process does not know, and how many warnings hosts sending warnings have.
  */
-export class WarningBudget {
-  private readonly byHost = new Map<string, { window: number; count: number }>();
-  private nextSweep = Number.NEGATIVE_INFINITY;
+export interface BoundsQuestions {
+  /** Hosts whose live meta rows are read (STORE_BOUNDS_SQL.liveMeta). */
+  metaHosts: string[];
+  /** Hosts whose shown warnings are counted (STORE_BOUNDS_SQL.warningCounts). */
+  warningHosts: string[];
+  /** Every host above, sorted: the rows a MySQL transaction locks before reading. */
+  hosts: string[];
+}
 
-  constructor(private readonly maxPerHost = DEFAULT_LIMITS.maxWarningsPerHost) {}
+export function boundsQuestions(batch: StoreBatch, metaCache: MetaWriteCache): BoundsQuestions {
+  const metaHosts = metaCache.hostsToLoad(batch.meta);
+  const warningHosts = [
+    ...new Set(batch.warnings.filter((w) => w.plugin !== LIMIT_WARNING_PLUGIN).map((w) => w.host)),
+  ].sort();
+  const hosts = [...new Set([...metaHosts, ...warningHosts])].sort();
+  return { metaHosts, warningHosts, hosts };
+}
 
-  /** The rows that fit; `refused` gets per host the names of those that did not. */
-  admit(rows: readonly WarningRow[], receivedAt: number, refused: Map<string, string[]>): WarningRow[] {
-    const window = Math.floor(receivedAt / WARNING_TTL_SECONDS);
-    if (receivedAt >= this.nextSweep) {
-      this.nextSweep = receivedAt + CACHE_SWEEP_SECONDS;
-      for (const [host, state] of this.byHost) if (state.window < window) this.byHost.delete(host);
-    }
-    const kept: WarningRow[] = [];
-    for (const row of rows) {
-      if (row.plugin === LIMIT_WARNING_PLUGIN) {
-        kept.push(row);
-        continue;
-      }
-      let state = this.byHost.get(row.host);
-      if (state === undefined || state.window !== window) {
-        state = { window, count: 0 };
-        this.byHost.set(row.host, state);
-      }
-      if (state.count >= this.maxPerHost) {
-        const names = refused.get(row.host);
-        if (names) names.push(`${row.plugin}.${row.name}`);
-        else refused.set(row.host, [`${row.plugin}.${row.name}`]);
-        continue;
-      }
-      state.count++;
+/**
+ * The reads of boundsQuestions, the same SQL in both dialects; `IN (…)` is written by the
+ * dialect (`inList(n)`). Kurado's own warnings are not counted: they are never refused.
+ */
+export const STORE_BOUNDS_SQL = {
+  liveMeta: (inList: string) =>
+    `SELECT host, plugin, name, value, expires_at FROM meta WHERE expires_at > ? AND host IN ${inList}`,
+  warningCounts: (inList: string) =>
+    `SELECT host, COUNT(*) AS shown FROM warnings WHERE received_at > ? AND plugin <> '${LIMIT_WARNING_PLUGIN}' AND host IN ${inList} GROUP BY host`,
+} as const;
+
+/** What the reads of boundsQuestions returned. */
+export interface BoundsFacts {
+  liveMeta: LiveMetaRow[];
+  /** Shown warnings per host (received in the last WARNING_TTL_SECONDS), Kurado's own left out. */
+  warningCounts: Map<string, number>;
+}
+
+/**
+ * The warning rows that fit: at most `maxPerHost` shown per host (received in the last
+ * WARNING_TTL_SECONDS), counting what the table holds already. Kurado's own warnings (plugin
+ * `kurado`) always pass, so the warning that says something was refused is never refused itself.
+ */
+function admitWarnings(
+  rows: readonly WarningRow[],
+  shown: ReadonlyMap<string, number>,
+  maxPerHost: number,
+  refused: Map<string, string[]>,
+): WarningRow[] {
+  const counts = new Map(shown);
+  const kept: WarningRow[] = [];
+  for (const row of rows) {
+    if (row.plugin === LIMIT_WARNING_PLUGIN) {
       kept.push(row);
+      continue;
     }
-    return kept;
+    const count = counts.get(row.host) ?? 0;
+    if (count >= maxPerHost) {
+      const names = refused.get(row.host);
+      if (names) names.push(`${row.plugin}.${row.name}`);
+      else refused.set(row.host, [`${row.plugin}.${row.name}`]);
+      continue;
+    }
+    counts.set(row.host, count + 1);
+    kept.push(row);
   }
-
-  /** Hosts held (for tests of the eviction). */
-  get size(): number {
-    return this.byHost.size;
-  }
+  return kept;
 }
 
 /**
@@ -421,14 +534,17 @@ export class WarningBudget {
 export function boundedRows(
   batch: StoreBatch,
   metaCache: MetaWriteCache,
-  budget: WarningBudget,
+  questions: BoundsQuestions,
+  facts: BoundsFacts,
   limits: Pick<IngestLimits, 'maxMetaPerHost' | 'maxWarningsPerHost'>,
 ): { meta: MetaRow[]; warnings: WarningRow[] } {
+  metaCache.load(questions.metaHosts, facts.liveMeta);
   const { rows: meta, refused: metaRefused } = metaCache.select(batch.meta, batch.receivedAt);
   const warningsRefused = new Map<string, string[]>();
-  const warnings = budget.admit(
+  const warnings = admitWarnings(
     warningRows(batch.warnings, batch.receivedAt),
-    batch.receivedAt,
+    facts.warningCounts,
+    limits.maxWarningsPerHost,
     warningsRefused,
   );
   if (metaRefused.size === 0 && warningsRefused.size === 0) return { meta, warnings };
@@ -445,7 +561,7 @@ export function boundedRows(
     extra.push({
       host,
       ...WARNINGS_LIMIT_WARNING,
-      message: `${names.length} warning(s) refused (first: ${names[0]}): more than ${limits.maxWarningsPerHost} in 5 minutes (limits.${LIMIT_KEYS.maxWarningsPerHost} in kurado.toml)`,
+      message: `${names.length} warning(s) refused (first: ${names[0]}): more than ${limits.maxWarningsPerHost} shown (received in the last 5 minutes; limits.${LIMIT_KEYS.maxWarningsPerHost} in kurado.toml)`,
       timestamp: batch.receivedAt,
     });
   }
@@ -629,14 +745,24 @@ function parseJson<T>(text: string, fallback: T, address: string): T {
  * whatever their collations.
  */
 export function sortHostRows(rows: HostRow[]): HostRow[] {
-  const serviceKey = (service: string) =>
-    [service === UNREGISTERED_SERVICE ? 1 : 0, service.toLowerCase(), service] as const;
+  // Keys computed once per row, not per comparison: the fleet page sorts every host.
+  const keys = new Map<string, { unregistered: number; lower: string }>();
+  const keyOf = (service: string) => {
+    let key = keys.get(service);
+    if (key === undefined) {
+      key = { unregistered: service === UNREGISTERED_SERVICE ? 1 : 0, lower: service.toLowerCase() };
+      keys.set(service, key);
+    }
+    return key;
+  };
   return rows.sort((a, b) => {
-    const [ua, la, ra] = serviceKey(a.service);
-    const [ub, lb, rb] = serviceKey(b.service);
-    if (ua !== ub) return ua - ub;
-    if (la !== lb) return la < lb ? -1 : 1;
-    if (ra !== rb) return ra < rb ? -1 : 1;
+    if (a.service !== b.service) {
+      const ka = keyOf(a.service);
+      const kb = keyOf(b.service);
+      if (ka.unregistered !== kb.unregistered) return ka.unregistered - kb.unregistered;
+      if (ka.lower !== kb.lower) return ka.lower < kb.lower ? -1 : 1;
+      return a.service < b.service ? -1 : 1;
+    }
     if (a.position !== b.position) return a.position - b.position;
     return a.address < b.address ? -1 : a.address > b.address ? 1 : 0;
   });

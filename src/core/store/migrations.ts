@@ -122,6 +122,56 @@ export const MIGRATIONS: readonly Migration[] = [
     sqlite: ["ALTER TABLE hosts ADD COLUMN options TEXT NOT NULL DEFAULT '{}'"],
     mysql: ["ALTER TABLE hosts ADD COLUMN options VARCHAR(1000) NOT NULL DEFAULT '{}'"],
   },
+  {
+    version: 3,
+    name: 'host_storage (the storage node each host lives on)',
+    // Its own table, not a hosts column: an assignment outlives `hosts remove` (the files stay on
+    // the node) and is written before the host row, when its first values are routed.
+    sqlite: [
+      `CREATE TABLE host_storage (
+        host TEXT PRIMARY KEY NOT NULL,
+        node TEXT NOT NULL,
+        assigned_at INTEGER NOT NULL
+      ) WITHOUT ROWID`,
+      'CREATE INDEX host_storage_node ON host_storage (node)',
+    ],
+    mysql: [
+      `CREATE TABLE IF NOT EXISTS host_storage (
+        host VARCHAR(255) NOT NULL PRIMARY KEY,
+        node VARCHAR(64) NOT NULL,
+        assigned_at BIGINT NOT NULL,
+        KEY host_storage_node (node)
+      ) ${MYSQL_TABLE}`,
+    ],
+  },
+  {
+    version: 4,
+    name: 'latest_values (newest metric values per host+plugin, for rankings and aggregates)',
+    sqlite: [
+      `CREATE TABLE latest_values (
+        host TEXT NOT NULL,
+        plugin TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        latest TEXT NOT NULL,
+        previous_at INTEGER,
+        previous TEXT,
+        PRIMARY KEY (host, plugin)
+      ) WITHOUT ROWID`,
+      'CREATE INDEX latest_values_plugin ON latest_values (plugin)',
+    ],
+    mysql: [
+      `CREATE TABLE IF NOT EXISTS latest_values (
+        host VARCHAR(255) NOT NULL,
+        plugin VARCHAR(191) NOT NULL,
+        at BIGINT NOT NULL,
+        latest MEDIUMTEXT NOT NULL,
+        previous_at BIGINT NULL,
+        previous MEDIUMTEXT NULL,
+        PRIMARY KEY (host, plugin),
+        KEY latest_values_plugin (plugin)
+      ) ${MYSQL_TABLE}`,
+    ],
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = Math.max(...MIGRATIONS.map((m) => m.version));

@@ -13,20 +13,29 @@ import {
   type ResultSetHeader,
   type RowDataPacket,
 } from 'mysql2/promise';
+import { chooseNodes } from '../storage/nodes.js';
 import {
+  type BoundsFacts,
+  type BoundsQuestions,
   boundedRows,
+  boundsQuestions,
   chunks,
   expireIfDue,
   expireStatements,
   HOST_COLUMNS,
   type HostRow,
   hostValues,
+  type LatestDbRow,
+  type LiveMetaRow,
+  latestRows,
+  latestValuesSql,
   type MetaDbRow,
   metaArgs,
   READ_SQL,
   type ReceivedDbRow,
   receivedRows,
   rowToHost,
+  STORE_BOUNDS_SQL,
   StatusFactsReader,
   StoreError,
   type StoreOptions,
@@ -36,6 +45,7 @@ import {
   statusSql,
   storeState,
   toLastReceived,
+  toLatestValuesRow,
   toMetaEntry,
   toWarningEntry,
   unregisteredHost,
@@ -48,18 +58,15 @@ import {
   type HostStatus,
   type HostStatusReport,
   type LastReceived,
+  type LatestValuesRow,
   META_TTL_SECONDS,
   type MetaEntry,
   type MetaStore,
+  type StorageAssignment,
+  type StoragePlacement,
   type StoreBatch,
   type WarningEntry,
 } from './types.js';
-
-/** One SQL statement with its placeholder values. */
-interface Statement {
-  sql: string;
-  values: unknown[];
-}
 
 /** Rows per multi-row statement: a few hundred KiB at most, far below max_allowed_packet. */
 const ROWS_PER_STATEMENT = 500;
@@ -166,46 +173,24 @@ export class MysqlStore implements MetaStore {
     }
   }
 
-  private transaction<T>(doing: string, work: (c: PoolConnection) => Promise<T>): Promise<T> {
-    return this.retrying(doing, () =>
-      this.withConnectionRaw(async (c) => {
-        await c.beginTransaction();
-        try {
-          const result = await work(c);
-          await c.commit();
-          return result;
-        } catch (error) {
-          await c.rollback().catch(() => {});
-          throw error;
-        }
-      }),
-    );
-  }
-
-  /**
-   * Apply `statements` all or none. A single statement is atomic by itself and runs without
-   * BEGIN and COMMIT: one round trip instead of three, which is most of a small batch's time.
-   */
-  private async writeAll(doing: string, statements: readonly Statement[]): Promise<void> {
-    const only = statements.length === 1 ? statements[0] : undefined;
-    if (only) {
-      await this.retrying(doing, () => this.pool.query(only.sql, only.values));
-      return;
-    }
-    await this.transaction(doing, async (c) => {
-      for (const { sql, values } of statements) await c.query(sql, values);
-    });
-  }
-
-  /** Run `attempt` again after a deadlock or lock-wait timeout (concurrent receivers), a few times. */
-  private async retrying<T>(doing: string, attempt: () => Promise<T>): Promise<T> {
-    for (let tries = 1; ; tries++) {
+  private async transaction<T>(doing: string, work: (c: PoolConnection) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
       try {
-        return await attempt();
+        return await this.withConnectionRaw(async (c) => {
+          await c.beginTransaction();
+          try {
+            const result = await work(c);
+            await c.commit();
+            return result;
+          } catch (error) {
+            await c.rollback().catch(() => {});
+            throw error;
+          }
+        });
       } catch (error) {
         const errno = (error as MysqlError).errno;
-        if (errno !== undefined && RETRYABLE_ERRNOS.has(errno) && tries < TRANSACTION_ATTEMPTS) {
-          await new Promise((resolve) => setTimeout(resolve, 20 * tries));
+        if (errno !== undefined && RETRYABLE_ERRNOS.has(errno) && attempt < TRANSACTION_ATTEMPTS) {
+          await new Promise((resolve) => setTimeout(resolve, 20 * attempt));
           continue;
         }
         throw this.describe(error, doing);
@@ -291,6 +276,70 @@ export class MysqlStore implements MetaStore {
     return added;
   }
 
+  async assignStorage(hosts: string[], placement: StoragePlacement): Promise<StorageAssignment> {
+    const result: StorageAssignment = { nodes: new Map(), placed: [], badPins: [] };
+    const unique = [...new Set(hosts)];
+    const lookup = async (list: string[]) => {
+      for (const chunk of chunks(list, ROWS_PER_STATEMENT)) {
+        const rows = await this.select<{ host: string; node: string }>(
+          'SELECT host, node FROM host_storage WHERE host IN (?)',
+          [chunk],
+          'reading storage assignments',
+        );
+        for (const row of rows) result.nodes.set(String(row.host), String(row.node));
+      }
+    };
+    await lookup(unique);
+    const missing = unique.filter((host) => !result.nodes.has(host));
+    if (missing.length === 0) return result;
+    const now = Math.floor(Date.now() / 1000);
+    const chosen = await this.transaction('placing hosts on storage nodes', async (c) => {
+      const [counted] = await c.query<RowDataPacket[]>(
+        'SELECT node, COUNT(*) AS hosts FROM host_storage GROUP BY node',
+      );
+      const counts = new Map(counted.map((row) => [String(row.node), Number(row.hosts)]));
+      const { placed, badPins } = chooseNodes(missing, placement.nodes, counts, (host) =>
+        placement.pinOf(host),
+      );
+      result.badPins = badPins;
+      for (const chunk of chunks(
+        [...placed].sort(([a], [b]) => (a < b ? -1 : 1)),
+        ROWS_PER_STATEMENT,
+      )) {
+        // INSERT IGNORE: a host another receiver placed meanwhile keeps its node (read below).
+        await c.query('INSERT IGNORE INTO host_storage (host, node, assigned_at) VALUES ?', [
+          chunk.map(([host, node]) => [host, node, now]),
+        ]);
+      }
+      return placed;
+    });
+    // Read after the commit: inside the transaction a consistent read would not show a row
+    // another receiver committed first.
+    await lookup(missing);
+    result.placed = [...chosen]
+      .filter(([host, node]) => result.nodes.get(host) === node)
+      .map(([host]) => host);
+    return result;
+  }
+
+  async storageAssignments(): Promise<Map<string, string>> {
+    const rows = await this.select<{ host: string; node: string }>(
+      'SELECT host, node FROM host_storage',
+      [],
+      'reading storage assignments',
+    );
+    return new Map(rows.map((row) => [String(row.host), String(row.node)]));
+  }
+
+  async storageCounts(): Promise<Map<string, number>> {
+    const rows = await this.select<{ node: string; hosts: number }>(
+      'SELECT node, COUNT(*) AS hosts FROM host_storage GROUP BY node',
+      [],
+      'counting hosts per storage node',
+    );
+    return new Map(rows.map((row) => [String(row.node), Number(row.hosts)]));
+  }
+
   async listHosts(): Promise<HostRecord[]> {
     const rows = await this.select<HostRow>('SELECT * FROM hosts', [], 'listing hosts');
     return sortHostRows(rows).map(rowToHost);
@@ -313,7 +362,7 @@ export class MysqlStore implements MetaStore {
     await this.transaction('removing hosts', async (c) => {
       for (const chunk of chunks([...addresses].sort(), ROWS_PER_STATEMENT)) {
         await c.query('DELETE FROM hosts WHERE address IN (?)', [chunk]);
-        for (const table of ['meta', 'warnings', 'last_received']) {
+        for (const table of ['meta', 'warnings', 'last_received', 'latest_values']) {
           await c.query(`DELETE FROM ${table} WHERE host IN (?)`, [chunk]);
         }
       }
@@ -334,47 +383,97 @@ export class MysqlStore implements MetaStore {
   }
 
   async writeBatch(batch: StoreBatch): Promise<void> {
-    const { meta, warnings } = boundedRows(
-      batch,
-      this.state.metaCache,
-      this.state.warningBudget,
-      this.state.limits,
-    );
     const received = receivedRows(batch.received, batch.receivedAt);
-    if (meta.length === 0 && warnings.length === 0 && received.length === 0) return;
-    const statements: Statement[] = [];
-    for (const chunk of chunks(meta, ROWS_PER_STATEMENT)) {
-      statements.push({
+    const latest = latestRows(batch.latest);
+    if (
+      batch.meta.length === 0 &&
+      batch.warnings.length === 0 &&
+      received.length === 0 &&
+      latest.length === 0
+    )
+      return;
+    const questions = boundsQuestions(batch, this.state.metaCache);
+    const meta = await this.transaction('writing a batch', async (c) => {
+      const { meta, warnings } = boundedRows(
+        batch,
+        this.state.metaCache,
+        questions,
+        await this.boundsFacts(c, questions, batch.receivedAt),
+        this.state.limits,
+      );
+      for (const chunk of chunks(meta, ROWS_PER_STATEMENT)) {
         // Assignments run left to right: reported_at is decided before value is overwritten.
         // CAST AS BINARY: utf8mb4_bin pads, so 'x' = 'x ' would count as unchanged.
-        sql: `INSERT INTO meta (host, plugin, name, value, reported_at, expires_at) VALUES ?
+        await c.query(
+          `INSERT INTO meta (host, plugin, name, value, reported_at, expires_at) VALUES ?
            ON DUPLICATE KEY UPDATE
              reported_at = IF(CAST(value AS BINARY) = CAST(VALUES(value) AS BINARY)
                               AND expires_at > VALUES(expires_at) - ${META_TTL_SECONDS},
                               reported_at, VALUES(reported_at)),
              value = VALUES(value),
              expires_at = GREATEST(expires_at, VALUES(expires_at))`,
-        values: [chunk.map((r) => [r.host, r.plugin, r.name, r.value, r.reportedAt, r.expiresAt])],
-      });
-    }
-    for (const chunk of chunks(warnings, ROWS_PER_STATEMENT)) {
-      statements.push({
+          [chunk.map((r) => [r.host, r.plugin, r.name, r.value, r.reportedAt, r.expiresAt])],
+        );
+      }
+      for (const chunk of chunks(warnings, ROWS_PER_STATEMENT)) {
         // Not INSERT IGNORE: that would also turn real errors (data too long) into warnings.
-        sql: `INSERT INTO warnings (host, plugin, name, message, reported_at, received_at) VALUES ?
+        await c.query(
+          `INSERT INTO warnings (host, plugin, name, message, reported_at, received_at) VALUES ?
            ON DUPLICATE KEY UPDATE id = id`,
-        values: [chunk.map((w) => [w.host, w.plugin, w.name, w.message, w.reportedAt, w.receivedAt])],
-      });
-    }
-    for (const chunk of chunks(received, ROWS_PER_STATEMENT)) {
-      statements.push({
-        sql: `INSERT INTO last_received (host, plugin, received_at) VALUES ?
+          [chunk.map((w) => [w.host, w.plugin, w.name, w.message, w.reportedAt, w.receivedAt])],
+        );
+      }
+      for (const chunk of chunks(received, ROWS_PER_STATEMENT)) {
+        await c.query(
+          `INSERT INTO last_received (host, plugin, received_at) VALUES ?
            ON DUPLICATE KEY UPDATE received_at = GREATEST(received_at, VALUES(received_at))`,
-        values: [chunk.map((r) => [r.host, r.plugin, r.receivedAt])],
-      });
-    }
-    await this.writeAll('writing a batch', statements);
+          [chunk.map((r) => [r.host, r.plugin, r.receivedAt])],
+        );
+      }
+      for (const chunk of chunks(latest, ROWS_PER_STATEMENT)) {
+        // Assignments run left to right: previous takes latest and at before they are overwritten.
+        await c.query(
+          `INSERT INTO latest_values (host, plugin, at, latest) VALUES ?
+           ON DUPLICATE KEY UPDATE
+             previous = IF(VALUES(at) > at, latest, previous),
+             previous_at = IF(VALUES(at) > at, at, previous_at),
+             latest = IF(VALUES(at) >= at, VALUES(latest), latest),
+             at = GREATEST(at, VALUES(at))`,
+          [chunk],
+        );
+      }
+      return meta;
+    });
     this.state.metaCache.remember(meta);
     await expireIfDue(this.state.expiry, batch.receivedAt, (now) => this.expire(now));
+  }
+
+  /**
+   * The reads of the per-host bounds, first in the write transaction. The hosts' rows are locked
+   * first (in order), so another receiver deciding for the same host waits for this commit, and
+   * the reads after the lock (the transaction's first consistent reads) see what it committed.
+   */
+  private async boundsFacts(
+    c: PoolConnection,
+    questions: BoundsQuestions,
+    now: number,
+  ): Promise<BoundsFacts> {
+    const facts: BoundsFacts = { liveMeta: [], warningCounts: new Map() };
+    for (const hosts of chunks(questions.hosts, ROWS_PER_STATEMENT)) {
+      await c.query('SELECT address FROM hosts WHERE address IN (?) ORDER BY address FOR UPDATE', [hosts]);
+    }
+    for (const hosts of chunks(questions.metaHosts, ROWS_PER_STATEMENT)) {
+      const [rows] = await c.query<RowDataPacket[]>(STORE_BOUNDS_SQL.liveMeta('(?)'), [now, hosts]);
+      facts.liveMeta.push(...(rows as LiveMetaRow[]));
+    }
+    for (const hosts of chunks(questions.warningHosts, ROWS_PER_STATEMENT)) {
+      const [rows] = await c.query<RowDataPacket[]>(STORE_BOUNDS_SQL.warningCounts('(?)'), [
+        warningsSince(now),
+        hosts,
+      ]);
+      for (const row of rows) facts.warningCounts.set(String(row.host), Number(row.shown));
+    }
+    return facts;
   }
 
   async meta(host: string, now: number, plugin?: string): Promise<MetaEntry[]> {
@@ -394,6 +493,15 @@ export class MysqlStore implements MetaStore {
   async lastReceived(host: string): Promise<LastReceived[]> {
     const rows = await this.select<ReceivedDbRow>(READ_SQL.lastReceived, [host], 'reading last-received');
     return rows.map(toLastReceived);
+  }
+
+  async latestValues(plugins?: string[]): Promise<LatestValuesRow[]> {
+    const rows = await this.select<LatestDbRow>(
+      latestValuesSql(plugins?.length ?? 0),
+      plugins ?? [],
+      'reading latest values',
+    );
+    return rows.map(toLatestValuesRow);
   }
 
   async lastReceivedOfPlugin(plugin: string): Promise<Map<string, number>> {

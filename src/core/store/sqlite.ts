@@ -6,19 +6,29 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { chooseNodes } from '../storage/nodes.js';
 import {
+  type BoundsFacts,
+  type BoundsQuestions,
   boundedRows,
+  boundsQuestions,
+  chunks,
   expireIfDue,
   expireStatements,
   HOST_COLUMNS,
   type HostRow,
   hostValues,
+  type LatestDbRow,
+  type LiveMetaRow,
+  latestRows,
+  latestValuesSql,
   type MetaDbRow,
   metaArgs,
   READ_SQL,
   type ReceivedDbRow,
   receivedRows,
   rowToHost,
+  STORE_BOUNDS_SQL,
   StatusFactsReader,
   StoreError,
   type StoreOptions,
@@ -28,6 +38,7 @@ import {
   statusSql,
   storeState,
   toLastReceived,
+  toLatestValuesRow,
   toMetaEntry,
   toWarningEntry,
   unregisteredHost,
@@ -40,9 +51,12 @@ import {
   type HostStatus,
   type HostStatusReport,
   type LastReceived,
+  type LatestValuesRow,
   META_TTL_SECONDS,
   type MetaEntry,
   type MetaStore,
+  type StorageAssignment,
+  type StoragePlacement,
   type StoreBatch,
   type WarningEntry,
 } from './types.js';
@@ -144,6 +158,62 @@ export class SqliteStore implements MetaStore {
     return added;
   }
 
+  async assignStorage(hosts: string[], placement: StoragePlacement): Promise<StorageAssignment> {
+    const result: StorageAssignment = { nodes: new Map(), placed: [], badPins: [] };
+    const unique = [...new Set(hosts)];
+    const lookup = (list: string[]) => {
+      for (const chunk of inChunks(list)) {
+        const rows = this.statement(
+          `SELECT host, node FROM host_storage WHERE host IN (${chunk.map(() => '?').join(', ')})`,
+        ).all(...chunk) as { host: string; node: string }[];
+        for (const row of rows) result.nodes.set(row.host, row.node);
+      }
+    };
+    lookup(unique);
+    const missing = unique.filter((host) => !result.nodes.has(host));
+    if (missing.length === 0) return result;
+    const insert = this.statement(
+      'INSERT INTO host_storage (host, node, assigned_at) VALUES (?, ?, ?) ON CONFLICT (host) DO NOTHING',
+    );
+    const now = Math.floor(Date.now() / 1000);
+    // IMMEDIATE: the counts and the inserts see no other process's placements in between.
+    this.db
+      .transaction(() => {
+        lookup(missing);
+        const fresh = missing.filter((host) => !result.nodes.has(host));
+        const { placed, badPins } = chooseNodes(fresh, placement.nodes, this.countsNow(), (host) =>
+          placement.pinOf(host),
+        );
+        result.badPins = badPins;
+        for (const [host, node] of placed) {
+          if (insert.run(host, node, now).changes > 0) result.placed.push(host);
+          result.nodes.set(host, node);
+        }
+      })
+      .immediate();
+    return result;
+  }
+
+  private countsNow(): Map<string, number> {
+    const rows = this.statement('SELECT node, COUNT(*) AS hosts FROM host_storage GROUP BY node').all() as {
+      node: string;
+      hosts: number;
+    }[];
+    return new Map(rows.map((row) => [row.node, Number(row.hosts)]));
+  }
+
+  async storageAssignments(): Promise<Map<string, string>> {
+    const rows = this.statement('SELECT host, node FROM host_storage').all() as {
+      host: string;
+      node: string;
+    }[];
+    return new Map(rows.map((row) => [row.host, row.node]));
+  }
+
+  async storageCounts(): Promise<Map<string, number>> {
+    return this.countsNow();
+  }
+
   async listHosts(): Promise<HostRecord[]> {
     const rows = this.statement('SELECT * FROM hosts').all() as HostRow[];
     return sortHostRows(rows).map(rowToHost);
@@ -160,7 +230,7 @@ export class SqliteStore implements MetaStore {
   }
 
   async removeHosts(addresses: string[]): Promise<void> {
-    const tables = ['hosts', 'meta', 'warnings', 'last_received'] as const;
+    const tables = ['hosts', 'meta', 'warnings', 'last_received', 'latest_values'] as const;
     const statements = tables.map((table) =>
       this.statement(`DELETE FROM ${table} WHERE ${table === 'hosts' ? 'address' : 'host'} = ?`),
     );
@@ -183,14 +253,16 @@ export class SqliteStore implements MetaStore {
   }
 
   async writeBatch(batch: StoreBatch): Promise<void> {
-    const { meta, warnings } = boundedRows(
-      batch,
-      this.state.metaCache,
-      this.state.warningBudget,
-      this.state.limits,
-    );
     const received = receivedRows(batch.received, batch.receivedAt);
-    if (meta.length === 0 && warnings.length === 0 && received.length === 0) return;
+    const latest = latestRows(batch.latest);
+    if (
+      batch.meta.length === 0 &&
+      batch.warnings.length === 0 &&
+      received.length === 0 &&
+      latest.length === 0
+    )
+      return;
+    const questions = boundsQuestions(batch, this.state.metaCache);
     // In SQLite a prepared statement per row inside one transaction is as fast as a multi-row
     // statement: there is no network round trip to save.
     const upsertMeta = this.statement(
@@ -209,16 +281,53 @@ export class SqliteStore implements MetaStore {
       `INSERT INTO last_received (host, plugin, received_at) VALUES (?, ?, ?)
        ON CONFLICT (host, plugin) DO UPDATE SET received_at = MAX(received_at, excluded.received_at)`,
     );
-    this.db
+    // Every SET expression sees the row as it was: the old latest becomes previous when newer came.
+    const upsertLatest = this.statement(
+      `INSERT INTO latest_values (host, plugin, at, latest) VALUES (?, ?, ?, ?)
+       ON CONFLICT (host, plugin) DO UPDATE SET
+         previous_at = CASE WHEN excluded.at > at THEN at ELSE previous_at END,
+         previous = CASE WHEN excluded.at > at THEN latest ELSE previous END,
+         latest = CASE WHEN excluded.at >= at THEN excluded.latest ELSE latest END,
+         at = MAX(at, excluded.at)`,
+    );
+    // IMMEDIATE: the bounds read what other processes committed, and nobody writes in between.
+    const meta = this.db
       .transaction(() => {
+        const { meta, warnings } = boundedRows(
+          batch,
+          this.state.metaCache,
+          questions,
+          this.boundsFacts(questions, batch.receivedAt),
+          this.state.limits,
+        );
         for (const r of meta) upsertMeta.run(r.host, r.plugin, r.name, r.value, r.reportedAt, r.expiresAt);
         for (const w of warnings)
           insertWarning.run(w.host, w.plugin, w.name, w.message, w.reportedAt, w.receivedAt);
         for (const r of received) upsertReceived.run(r.host, r.plugin, r.receivedAt);
+        for (const row of latest) upsertLatest.run(...row);
+        return meta;
       })
       .immediate();
     this.state.metaCache.remember(meta);
     await expireIfDue(this.state.expiry, batch.receivedAt, (now) => this.expire(now));
+  }
+
+  /** The reads of the per-host bounds (inside the write transaction). */
+  private boundsFacts(questions: BoundsQuestions, now: number): BoundsFacts {
+    const facts: BoundsFacts = { liveMeta: [], warningCounts: new Map() };
+    const inList = (n: number) => `(${Array.from({ length: n }, () => '?').join(', ')})`;
+    for (const hosts of chunks(questions.metaHosts, IN_CHUNK)) {
+      const rows = this.statement(STORE_BOUNDS_SQL.liveMeta(inList(hosts.length))).all(now, ...hosts);
+      facts.liveMeta.push(...(rows as LiveMetaRow[]));
+    }
+    for (const hosts of chunks(questions.warningHosts, IN_CHUNK)) {
+      const rows = this.statement(STORE_BOUNDS_SQL.warningCounts(inList(hosts.length))).all(
+        warningsSince(now),
+        ...hosts,
+      ) as { host: string; shown: number }[];
+      for (const row of rows) facts.warningCounts.set(String(row.host), Number(row.shown));
+    }
+    return facts;
   }
 
   async meta(host: string, now: number, plugin?: string): Promise<MetaEntry[]> {
@@ -233,6 +342,13 @@ export class SqliteStore implements MetaStore {
 
   async lastReceived(host: string): Promise<LastReceived[]> {
     return (this.statement(READ_SQL.lastReceived).all(host) as ReceivedDbRow[]).map(toLastReceived);
+  }
+
+  async latestValues(plugins?: string[]): Promise<LatestValuesRow[]> {
+    const rows = this.statement(latestValuesSql(plugins?.length ?? 0)).all(
+      ...(plugins ?? []),
+    ) as LatestDbRow[];
+    return rows.map(toLatestValuesRow);
   }
 
   async lastReceivedOfPlugin(plugin: string): Promise<Map<string, number>> {
@@ -275,3 +391,10 @@ export class SqliteStore implements MetaStore {
 
 type HostFactsRow = Parameters<StatusFactsReader['host']>[0];
 type StatusWarningRow = Parameters<StatusFactsReader['warning']>[0];
+
+/** `list` in pieces small enough for one IN (...) each. */
+function inChunks<T>(list: readonly T[]): T[][] {
+  const out: T[][] = [];
+  for (let at = 0; at < list.length; at += IN_CHUNK) out.push(list.slice(at, at + IN_CHUNK));
+  return out;
+}

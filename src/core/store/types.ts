@@ -27,12 +27,31 @@ export interface HostRecord {
   options?: HostOptions;
 }
 
-/** Per-host allowances from the server list (`max_files`, `relay` on a role or section). */
+/** Per-host allowances from the server list (`max_files`, `relay` on a role, section or host entry). */
 export interface HostOptions {
   /** Most metric files the host may have (overrides the receiver's default). */
   maxFiles?: number;
   /** The host may send 4-field lines for other hosts (a proxy or aggregator). */
   relay?: boolean;
+  /** The `[[storage]]` node a new host is placed on (instead of the one with the fewest hosts). */
+  storage?: string;
+}
+
+/** How hosts without a storage node yet are placed (see chooseNodes in src/core/storage/nodes.ts). */
+export interface StoragePlacement {
+  /** Configured node names, in configuration order. */
+  nodes: readonly string[];
+  /** The node hosts.toml pins a host to, if any. */
+  pinOf(host: string): string | undefined;
+}
+
+export interface StorageAssignment {
+  /** host → node, for every host asked about. */
+  nodes: Map<string, string>;
+  /** Hosts placed by this call (another process may have placed the rest). */
+  placed: string[];
+  /** Pins naming a node that is not configured; those hosts were placed by count. */
+  badPins: { host: string; node: string }[];
 }
 
 /** Settings of one plugin instance: flat key → value, as written in the server list. */
@@ -67,6 +86,27 @@ export interface LastReceived {
   at: number;
 }
 
+/** metric key (`name.type`) → [value, epoch seconds of the sample]. */
+export type MetricValues = Record<string, [number, number]>;
+
+/** The newest value of each metric one host's plugin sent, as the Ingestor saw it pass. */
+export interface LatestValues {
+  host: string;
+  plugin: string;
+  /** Newest sample time among `values`, epoch seconds. */
+  at: number;
+  values: MetricValues;
+}
+
+/** A host's plugin's latest values and the ones stored before them (counters need both for a rate). */
+export interface LatestValuesRow {
+  host: string;
+  plugin: string;
+  at: number;
+  values: MetricValues;
+  previous?: { at: number; values: MetricValues };
+}
+
 /** One group commit of the Ingestor: everything non-RRD from many messages, in one transaction. */
 export interface StoreBatch {
   meta: MetaValue[];
@@ -75,6 +115,8 @@ export interface StoreBatch {
   received: { host: string; plugin: string }[];
   /** Receiver clock, epoch seconds. */
   receivedAt: number;
+  /** Newest values per host+plugin (at most one entry each), kept for rankings and aggregates. */
+  latest?: LatestValues[];
 }
 
 export type HostStatus = 'ok' | 'warn' | 'critical' | 'unknown';
@@ -119,6 +161,17 @@ export interface MetaStore {
    */
   autoHostsLastSeen(): Promise<Map<string, number>>;
 
+  /**
+   * The storage node of each of `hosts`, placing those without one (new hosts) by `placement`
+   * in one transaction. An assignment is never changed afterwards; two processes placing the
+   * same host at once both get the one that was stored first.
+   */
+  assignStorage(hosts: string[], placement: StoragePlacement): Promise<StorageAssignment>;
+  /** host → storage node of every assigned host. */
+  storageAssignments(): Promise<Map<string, string>>;
+  /** Assigned hosts per node (nodes without hosts are absent). */
+  storageCounts(): Promise<Map<string, number>>;
+
   /** Meta (only rows whose value changed or whose TTL needs refreshing), warnings, last-received. */
   writeBatch(batch: StoreBatch): Promise<void>;
 
@@ -127,6 +180,11 @@ export interface MetaStore {
   /** Warnings of the last 5 minutes for a host, newest first. */
   warnings(host: string, now: number): Promise<WarningEntry[]>;
   lastReceived(host: string): Promise<LastReceived[]>;
+  /**
+   * Latest values (and the ones before) of every host+plugin, or of the plugins named; hosts
+   * removed from the store are gone from here too.
+   */
+  latestValues(plugins?: string[]): Promise<LatestValuesRow[]>;
   /** host → when `plugin` was last received, for every host that ever delivered it. */
   lastReceivedOfPlugin(plugin: string): Promise<Map<string, number>>;
   /**

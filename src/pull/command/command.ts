@@ -1,5 +1,6 @@
 import { isAbsolute } from 'node:path';
 import { execa } from 'execa';
+import { hideAbsolutePaths } from '../../core/rrd/layout.js';
 import { MAX_REPLY_BYTES, stringSetting } from '../net.js';
 import { excerpt } from '../text.js';
 import type { FetchContext, Fetcher, PullTarget } from '../types.js';
@@ -62,7 +63,9 @@ export const commandFetcher: Fetcher = {
       throw new FetchError(
         `${target.plugin}: the "command" setting must be an absolute path, not "${executable}"`,
       );
-    const where = `${target.plugin} (${executable})`;
+    // Messages become warnings users see: they name the plugin, never the server's paths (the
+    // executable is the plugin's "command" setting in the server list).
+    const where = target.plugin;
     if (context.signal.aborted)
       throw new FetchError(`${where} did not finish within ${context.timeoutMs} ms`);
     const { command: _executable, ...settings } = target.settings;
@@ -94,13 +97,18 @@ export const commandFetcher: Fetcher = {
       const result = await Promise.race([subprocess, aborted]);
       if (result.failed) {
         const code = (result.cause as { code?: unknown } | undefined)?.code;
-        if (code === 'ENOENT') throw new FetchError(`${where}: no such file`);
-        if (code === 'EACCES') throw new FetchError(`${where}: not executable (check its mode and owner)`);
+        if (code === 'ENOENT') throw new FetchError(`${where}: its "command" setting names no such file`);
+        if (code === 'EACCES')
+          throw new FetchError(
+            `${where}: its "command" setting names a file that is not executable (check its mode and owner)`,
+          );
         if (result.isMaxBuffer) throw new FetchError(`${where} printed more than ${MAX_REPLY_BYTES} bytes`);
         const stderr = String(result.stderr ?? '').trim();
         const lastLine = stderr.split('\n').at(-1) ?? '';
         const how = result.signal ? `was killed by ${result.signal}` : `exited with code ${result.exitCode}`;
-        throw new FetchError(`${where} ${how}${lastLine ? `: ${excerpt(lastLine, 160)}` : ''}`);
+        throw new FetchError(
+          `${where} ${how}${lastLine ? `: ${excerpt(hideAbsolutePaths(lastLine), 160)}` : ''}`,
+        );
       }
       return parseCommandOutput(String(result.stdout), where);
     } finally {

@@ -11,12 +11,12 @@ import {
   list,
   parseRange,
   QueryError,
-  queryString,
   type RangeQuery,
   rangeParams,
   single,
 } from '../format.js';
 import { capped, cutText } from '../limits.js';
+import { nextPage, pageItems, pageOf } from '../paging.js';
 import {
   claimRender,
   graphCacheControl,
@@ -40,32 +40,6 @@ function hostJson(host: HostRecord, status: HostStatus) {
     status,
     url: hostUrl(host.address),
   };
-}
-
-/** `limit` and `offset` of a listing; a bad value is a 400 reason. */
-function pageOf(query: Record<string, unknown>, max: number): { limit: number; offset: number } | string {
-  const limitText = single(query.limit);
-  const offsetText = single(query.offset);
-  if (limitText !== undefined && !/^\d{1,9}$/.test(limitText))
-    return `limit="${limitText.slice(0, 20)}" must be a whole number`;
-  if (offsetText !== undefined && !/^\d{1,9}$/.test(offsetText))
-    return `offset="${offsetText.slice(0, 20)}" must be a whole number`;
-  const limit = limitText === undefined ? max : Number(limitText);
-  if (limit < 1 || limit > max) return `limit=${limit} must be between 1 and ${max}`;
-  return { limit, offset: offsetText === undefined ? 0 : Number(offsetText) };
-}
-
-/** The URL of the next page, or null on the last one. */
-function nextPage(
-  route: string,
-  query: Record<string, unknown>,
-  page: { limit: number; offset: number },
-  total: number,
-): string | null {
-  if (page.offset + page.limit >= total) return null;
-  const params: Record<string, string | number | undefined> = {};
-  for (const [key, value] of Object.entries(query)) params[key] = single(value);
-  return `${route}${queryString({ ...params, offset: page.offset + page.limit, limit: page.limit })}`;
 }
 
 /** POST /api/status: `{"hosts": ["10.0.0.1", "web01", …]}` (or `"host"`), nothing else. */
@@ -94,20 +68,30 @@ export function registerApiRoutes(app: FastifyInstance, context: RouteContext): 
       offset: page.offset,
       limit: page.limit,
       next: nextPage('/api/hosts', query, page, shown.length),
-      hosts: shown
-        .slice(page.offset, page.offset + page.limit)
-        .map((host) => hostJson(host, statuses.get(host.address) ?? 'unknown')),
+      hosts: pageItems(shown, page).map((host) => hostJson(host, statuses.get(host.address) ?? 'unknown')),
     });
   });
 
+  // Text, one line per host, paged like /api/hosts: the `Link` header names the next page
+  // (RFC 8288) and `X-Total-Count` how many hosts there are.
   app.get('/api/servers', async (request, reply) => {
-    const service = single((request.query as Record<string, unknown>).service);
+    const query = request.query as Record<string, unknown>;
+    const service = single(query.service);
+    const page = pageOf(query, limits.pageSize);
+    if (typeof page === 'string') return textError(reply, 400, `400 Bad Request: ${page}`);
     const hosts = (await store.listHosts()).filter(
       (host) => service === undefined || host.service === service,
     );
+    const next = nextPage('/api/servers', query, page, hosts.length);
+    if (next !== null) reply.header('Link', `<${next}>; rel="next"`);
     return reply
+      .header('X-Total-Count', String(hosts.length))
       .type('text/plain; charset=utf-8')
-      .send(hosts.map((h) => [h.address, h.hostname, h.comments].filter(Boolean).join(' ') + '\n').join(''));
+      .send(
+        pageItems(hosts, page)
+          .map((h) => `${[h.address, h.hostname, h.comments].filter(Boolean).join(' ')}\n`)
+          .join(''),
+      );
   });
 
   const statusHandler = async (request: FastifyRequest, reply: FastifyReply) => {
@@ -133,7 +117,7 @@ export function registerApiRoutes(app: FastifyInstance, context: RouteContext): 
     const nowS = nowSeconds();
     const reports = await store.statusReports(nowS, wanted.length ? wanted : undefined);
     const addresses = wanted.length ? wanted : [...reports.keys()].sort();
-    const shown = wanted.length ? addresses : addresses.slice(page.offset, page.offset + page.limit);
+    const shown = wanted.length ? addresses : pageItems(addresses, page);
     const statuses: Record<string, HostStatus> = {};
     const reasons: Record<string, string> = {};
     for (const address of shown) {

@@ -17,6 +17,7 @@ import {
   single,
 } from '../format.js';
 import { compareView, fleetView, graphView, hostView } from '../page-views.js';
+import { pageOf } from '../paging.js';
 import type { RouteContext } from './shared.js';
 
 /** Store lookups of the compare page in flight at once. */
@@ -53,9 +54,17 @@ export function registerPageRoutes(app: FastifyInstance, context: RouteContext):
   app.get('/', async (request, reply) => {
     const query = request.query as Record<string, unknown>;
     const service = single(query.service);
+    const pageQuery = pageOf(query, context.limits.fleetPageSize);
+    if (typeof pageQuery === 'string') return htmlError(reply, 400, 'Bad request', pageQuery);
     const [hosts, statuses] = await Promise.all([store.listHosts(), store.statusReports(nowSeconds())]);
-    const view = fleetView(hosts, statuses, service, single(query.q) ?? '');
-    if (service !== undefined && view.shown.length === 0) {
+    const view = fleetView(hosts, statuses, {
+      service,
+      q: single(query.q) ?? '',
+      page: pageQuery,
+      query,
+      maxServices: context.limits.pageSize,
+    });
+    if (!view.serviceFound) {
       return htmlError(reply, 404, 'Unknown service', `There is no service "${service}".`);
     }
     return page(reply, 'fleet', view);

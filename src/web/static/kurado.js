@@ -62,7 +62,7 @@
       for (const group of groups) group.hidden = !group.querySelector('tr.host:not([hidden])');
       for (const service of services) service.hidden = !service.querySelector('tr.host:not([hidden])');
       matchCount.textContent = words.length ? `${shown} of ${rows.length} hosts` : '';
-      noMatch.hidden = shown > 0 || rows.length === 0;
+      noMatch.hidden = shown > 0 || (rows.length === 0 && words.length === 0);
       const url = new URL(location.href);
       if (search.value) url.searchParams.set('q', search.value);
       else url.searchParams.delete('q');
@@ -123,17 +123,20 @@
     const byAddress = new Map(rows.map((row) => [row.address, row]));
     async function refresh() {
       try {
-        // The answer comes in pages (the server bounds each one): follow `next` to the end.
+        // Only the hosts on this page, as many per request as the server takes.
         const statuses = {};
         const reasons = {};
-        let next = '/api/status';
-        while (next) {
-          const response = await fetch(next, { headers: { accept: 'application/json' } });
+        const addresses = [...byAddress.keys()];
+        for (let start = 0; start < addresses.length; start += maxCompare) {
+          const response = await fetch('/api/status', {
+            method: 'POST',
+            headers: { accept: 'application/json', 'content-type': 'application/json' },
+            body: JSON.stringify({ hosts: addresses.slice(start, start + maxCompare) }),
+          });
           if (!response.ok) return;
           const page = await response.json();
           Object.assign(statuses, page.statuses);
           Object.assign(reasons, page.reasons);
-          next = page.next;
         }
         const body = { statuses, reasons };
         for (const [address, status] of Object.entries(body.statuses)) {
