@@ -280,7 +280,8 @@ export function metricPath(dataDir: string, host: string, plugin: string, ref: M
   const root = path.resolve(dataDir);
   const file = rrdFilePath(root, ref.host ?? host, ref.plugin ?? plugin, ref.name, ref.type);
   if (!file.startsWith(root + path.sep))
-    throw new GraphNotFoundError(`metric file ${file} is outside data_dir`);
+    // Shown to viewers: the metric, not the server path (the layout escapes, so this never happens).
+    throw new GraphNotFoundError(`metric file of ${ref.name} would be outside data_dir`);
   return file;
 }
 
