@@ -1,6 +1,6 @@
 /**
- * `npm run bench [-- name... [--option value...]]`: runs every bench/*.bench.ts (or those whose
- * name contains one of the names, each given the options) one after another in its own process, so one benchmark's heap and sockets never
+ * `npm run bench [-- name... [--option value...]]`: runs every bench/*.bench.ts (or those whose name contains one of
+ * the arguments) one after another in its own process, so one benchmark's heap and sockets never
  * skew the next. Each benchmark prints its own report; numbers are ratios against a baseline
  * measured in the same run, because these machines are shared and noisy.
  */
@@ -9,11 +9,10 @@ import { readdirSync } from 'node:fs';
 import path from 'node:path';
 
 const dir = path.dirname(new URL(import.meta.url).pathname);
-// `npm run bench -- scale --hosts 1000`: names first, then options passed to each benchmark.
-const args = process.argv.slice(2);
-const firstOption = args.findIndex((arg) => arg.startsWith('--'));
-const filters = firstOption === -1 ? args : args.slice(0, firstOption);
-const options = firstOption === -1 ? [] : args.slice(firstOption);
+// Names first, then options for the benchmarks (`npm run bench -- up --minutes 1`).
+const firstOption = process.argv.slice(2).findIndex((arg) => arg.startsWith('--'));
+const filters = firstOption < 0 ? process.argv.slice(2) : process.argv.slice(2, 2 + firstOption);
+const options = firstOption < 0 ? [] : process.argv.slice(2 + firstOption);
 const benches = readdirSync(dir)
   .filter((file) => file.endsWith('.bench.ts'))
   .filter((file) => filters.length === 0 || filters.some((filter) => file.includes(filter)))
