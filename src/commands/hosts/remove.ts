@@ -7,7 +7,15 @@ import { hostProblem, normalizeHost } from '../../core/protocol/host.js';
 import { hostDirectory } from '../../core/rrd/layout.js';
 import { StoreError } from '../../core/store/index.js';
 
-const DURATION = /^(\d+)\s*([smhdw])$/;
+const DURATION = /^(\d{1,9})\s*([smhdw])$/;
+/** Hosts named in one line of output; the rest are counted. */
+const SHOWN_HOSTS = 100;
+
+/** `hosts` as one line: the first SHOWN_HOSTS, then how many more. */
+export function hostList(hosts: readonly string[]): string {
+  const shown = hosts.slice(0, SHOWN_HOSTS).join(', ');
+  return hosts.length > SHOWN_HOSTS ? `${shown}, … and ${hosts.length - SHOWN_HOSTS} more` : shown;
+}
 const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400, w: 604_800 };
 
 /** `7d`, `12h`, `30m`, `2w`, `90s` in seconds, or undefined. */
@@ -75,12 +83,12 @@ running receiver re-creates its files; an imported host comes back with the next
         removed = [...targets];
         const unknown = removed.filter((a) => !known.has(a));
         if (unknown.length > 0 && !flags.files) {
-          this.warn(`not in the store: ${unknown.join(', ')}`);
+          this.warn(`not in the store: ${hostList(unknown)}`);
           removed = removed.filter((a) => known.has(a));
         }
         if (flags['dry-run']) {
           this.log(
-            `would remove ${removed.length} host(s)${flags.files ? ' and their files' : ''}: ${removed.join(', ')}`,
+            `would remove ${removed.length} host(s)${flags.files ? ' and their files' : ''}: ${hostList(removed)}`,
           );
           return;
         }
@@ -106,7 +114,7 @@ running receiver re-creates its files; an imported host comes back with the next
     this.log(
       removed.length === 0
         ? 'No hosts to remove.'
-        : `Removed ${removed.length} host(s)${flags.files ? ' and their files' : ''}: ${removed.join(', ')}`,
+        : `Removed ${removed.length} host(s)${flags.files ? ' and their files' : ''}: ${hostList(removed)}`,
     );
   }
 }

@@ -1,6 +1,8 @@
+import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseServerList, readServerList, ServerListError } from './server-list.js';
+import { parseServerList, readServerList, SERVER_LIST_LIMITS, ServerListError } from './server-list.js';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../..');
 const fixture = (name: string) => path.join(ROOT, 'src/core/hosts/fixtures', name);
@@ -292,6 +294,63 @@ describe('server list', () => {
       'x.toml:9: services.s[1] hosts[4]: relay must be true or false, not a string',
       'x.toml:10: services.s[1] hosts[5] "10.0.0.300": bad address: "10.0.0.300" is not a valid IPv4 address',
     ]);
+  });
+
+  it('bounds every name, comment and setting by what the store keeps, with the place', () => {
+    const long = (n: number) => 'x'.repeat(n);
+    const problems = problemsOf(() =>
+      parseServerList(
+        [
+          '[settings.mysql]',
+          `password = "${long(SERVER_LIST_LIMITS.settingValueLength + 1)}"`,
+          `[roles.${long(256)}]`,
+          'plugins = ["base"]',
+          '[roles.db]',
+          'plugins = ["mysql"]',
+          '[roles.db.settings.mysql]',
+          ...Array.from({ length: 20 }, (_, i) => `k${i} = "${long(4000)}"`),
+          `[[services.${long(256)}]]`,
+          'role = "db"',
+          'hosts = ["10.0.0.1"]',
+          '[[services.s]]',
+          `label = "${long(256)}"`,
+          'role = "db"',
+          'hosts = ["10.0.0.2"]',
+          '[[services.s]]',
+          'role = "db"',
+          `hosts = ["10.0.0.3 ${long(256)}", "10.0.0.4 h4 ${long(SERVER_LIST_LIMITS.commentLength + 1)}", "10.0.0.5 h5 ${long(SERVER_LIST_LIMITS.commentLength)}"]`,
+        ].join('\n'),
+        'x.toml',
+      ),
+    );
+    expect(problems).toEqual([
+      `x.toml: settings.mysql.password: longer than ${SERVER_LIST_LIMITS.settingValueLength} characters`,
+      expect.stringMatching(/^x\.toml: roles\."x{80}…": a role name is at most 255 characters$/),
+      expect.stringMatching(
+        /^x\.toml: roles\.db: its plugin settings \(with \[settings\]\) take \d+ bytes as JSON, more than 60000$/,
+      ),
+      expect.stringMatching(/^x\.toml: services\."x{80}…": a service name is at most 255 characters$/),
+      expect.stringMatching(
+        /^x\.toml: services\.s\[1\] \(label "x{80}…"\): label is at most 255 characters$/,
+      ),
+      expect.stringMatching(
+        /^x\.toml:\d+: services\.s\[2\] hosts\[1\] ".*": hostname longer than 255 characters$/,
+      ),
+      expect.stringMatching(
+        /^x\.toml:\d+: services\.s\[2\] hosts\[2\] ".*": comments longer than 1024 characters$/,
+      ),
+    ]);
+  });
+
+  it('refuses a file larger than a server list may be, before reading it', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'kurado-big-list-'));
+    const file = path.join(dir, 'hosts.toml');
+    writeFileSync(file, '');
+    truncateSync(file, SERVER_LIST_LIMITS.fileBytes + 1);
+    expect(problemsOf(() => readServerList(file))).toEqual([
+      `${file}: ${SERVER_LIST_LIMITS.fileBytes + 1} bytes, more than a server list may have (${SERVER_LIST_LIMITS.fileBytes} bytes)`,
+    ]);
+    rmSync(dir, { recursive: true });
   });
 
   it('keeps hostile comments as written', () => {

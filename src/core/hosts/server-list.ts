@@ -6,7 +6,7 @@
  * Every problem is collected (not just the first) and reported with the file and the place:
  * `hosts.toml:14: services.shop[2] (label "db") hosts[1] "10.0.0.300 db01": bad address …`.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { hostProblem, normalizeHost, printable } from '../protocol/host.js';
@@ -69,6 +69,24 @@ const ROLE_KEYS = ['plugins', 'settings', 'max_files', 'relay', 'storage'];
 const SECTION_KEYS = ['label', 'role', 'hosts', 'max_files', 'relay', 'storage'];
 /** Keys of a host entry written as a table: `{ host = "<address> …", max_files = N, relay = true }`. */
 const ENTRY_KEYS = ['host', 'max_files', 'relay', 'storage'];
+/**
+ * Bounds of a server list: the store's columns (a name of 255 characters, MySQL's VARCHAR) and
+ * what a page shows; the file itself is read whole, so its size is bounded first.
+ */
+export const SERVER_LIST_LIMITS = {
+  /** Largest file (about 300,000 host entries). */
+  fileBytes: 16 * 1024 * 1024,
+  /** Longest service, label or role name, and hostname. */
+  nameLength: 255,
+  /** Longest comment of a host entry. */
+  commentLength: 1024,
+  /** Longest plugin setting key, and string value. */
+  settingKeyLength: 255,
+  settingValueLength: 4096,
+  /** Most bytes of one host's resolved plugin settings (JSON; a MySQL TEXT column holds 65,535). */
+  settingsBytes: 60_000,
+} as const;
+
 /** Control characters: a NUL breaks rrdtool arguments later, a newline forges lines in answers. */
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 /** Keys people bring from CloudForecast/upstream Kurado YAML, and what they are called here. */
@@ -86,8 +104,15 @@ const RENAMED_KEYS: Record<string, string> = {
 export function readServerList(file: string): ServerList {
   let text: string;
   try {
+    const size = statSync(file).size;
+    if (size > SERVER_LIST_LIMITS.fileBytes) {
+      throw new ServerListError(file, [
+        `${file}: ${size} bytes, more than a server list may have (${SERVER_LIST_LIMITS.fileBytes} bytes)`,
+      ]);
+    }
     text = readFileSync(file, 'utf8');
   } catch (error) {
+    if (error instanceof ServerListError) throw error;
     throw new ServerListError(file, [`cannot read ${file}: ${(error as Error).message}`]);
   }
   return parseServerList(text, file);
@@ -196,6 +221,15 @@ class ServerListChecker {
       if (!usedPlugins.has(key))
         this.warnings.push(`${this.file}: settings.${key}: no role lists a ${key} plugin`);
     }
+    for (const role of roles.values()) {
+      const bytes = Buffer.byteLength(JSON.stringify(resolveSettings(role, globalSettings) ?? {}));
+      if (bytes > SERVER_LIST_LIMITS.settingsBytes) {
+        this.problem(
+          `roles.${role.name}`,
+          `its plugin settings (with [settings]) take ${bytes} bytes as JSON, more than ${SERVER_LIST_LIMITS.settingsBytes}`,
+        );
+      }
+    }
     const { services, hosts } = this.services(document.services, roles, globalSettings);
     if (this.problems.length > 0) throw new ServerListError(this.file, this.problems);
     return { file: this.file, roles, services, hosts, warnings: this.warnings };
@@ -216,7 +250,18 @@ class ServerListChecker {
       }
       const flat: Record<string, PluginSettingValue> = {};
       for (const [key, setting] of Object.entries(entries)) {
-        if (typeof setting === 'string' || typeof setting === 'number' || typeof setting === 'boolean') {
+        if (key.length > SERVER_LIST_LIMITS.settingKeyLength) {
+          this.problem(
+            where,
+            `a setting key is longer than ${SERVER_LIST_LIMITS.settingKeyLength} characters`,
+          );
+        } else if (typeof setting === 'string' && setting.length > SERVER_LIST_LIMITS.settingValueLength) {
+          this.problem(`${where}.${key}`, `longer than ${SERVER_LIST_LIMITS.settingValueLength} characters`);
+        } else if (
+          typeof setting === 'string' ||
+          typeof setting === 'number' ||
+          typeof setting === 'boolean'
+        ) {
           flat[key] = setting;
         } else {
           this.problem(`${where}.${key}`, `must be a string, number or boolean, not ${kind(setting)}`);
@@ -238,6 +283,13 @@ class ServerListChecker {
       const place = `roles.${name}`;
       if (CONTROL.test(name)) {
         this.problem(`roles.${quoted(name)}`, 'a role name must not contain control characters');
+        continue;
+      }
+      if (name.length > SERVER_LIST_LIMITS.nameLength) {
+        this.problem(
+          `roles.${quoted(name)}`,
+          `a role name is at most ${SERVER_LIST_LIMITS.nameLength} characters`,
+        );
         continue;
       }
       if (!isTable(body)) {
@@ -305,6 +357,13 @@ class ServerListChecker {
         this.problem(`services.${quoted(service)}`, 'a service name must not contain control characters');
         continue;
       }
+      if (service.length > SERVER_LIST_LIMITS.nameLength) {
+        this.problem(
+          `services.${quoted(service)}`,
+          `a service name is at most ${SERVER_LIST_LIMITS.nameLength} characters`,
+        );
+        continue;
+      }
       if (service.trim() === '') {
         this.problem('services', 'a service needs a name ([[services."Shop (EU)"]] for names with spaces)');
         continue;
@@ -332,6 +391,10 @@ class ServerListChecker {
         }
         if (CONTROL.test(label)) {
           this.problem(place, 'label must not contain control characters');
+          continue;
+        }
+        if (label.length > SERVER_LIST_LIMITS.nameLength) {
+          this.problem(place, `label is at most ${SERVER_LIST_LIMITS.nameLength} characters`);
           continue;
         }
         const roleName = section.role;
@@ -417,6 +480,15 @@ class ServerListChecker {
             continue;
           }
           const hostname = match[2] ?? address;
+          const comments = match[3] ?? '';
+          if (hostname.length > SERVER_LIST_LIMITS.nameLength) {
+            this.problem(here, `hostname longer than ${SERVER_LIST_LIMITS.nameLength} characters`, line);
+            continue;
+          }
+          if (comments.length > SERVER_LIST_LIMITS.commentLength) {
+            this.problem(here, `comments longer than ${SERVER_LIST_LIMITS.commentLength} characters`, line);
+            continue;
+          }
           const previous = addressPlace.get(address);
           if (previous) {
             this.problem(here, `address ${address} is already listed at ${previous}`, line);
@@ -435,7 +507,7 @@ class ServerListChecker {
           const record: HostRecord = {
             address,
             hostname,
-            comments: match[3] ?? '',
+            comments,
             service,
             label,
             role: role.name,
