@@ -95,7 +95,7 @@ async function main(): Promise<void> {
         width: 500,
         height: 100,
       };
-      const args = service.graphArguments(req, meta);
+      const args = await service.graphArguments(req, meta);
       const samples = { pool: [] as number[], spawn: [] as number[], pipe: [] as number[] };
       for (let i = 0; i < WARMUP + ROUNDS; i++) {
         // Interleaved, so drifting machine load hits all three alike.
@@ -128,13 +128,18 @@ async function main(): Promise<void> {
       time(() => Promise.all(keys.map(render)));
     const pageSamples = { pool: [] as number[], pipe: [] as number[] };
     const argsOf = new Map(
-      keys.map((key) => [
-        key,
-        service.graphArguments(
-          { host: HOST, plugin: 'base', graph: key, term: 'day', width: 500, height: 100 },
-          meta,
+      await Promise.all(
+        keys.map(
+          async (key) =>
+            [
+              key,
+              await service.graphArguments(
+                { host: HOST, plugin: 'base', graph: key, term: 'day', width: 500, height: 100 },
+                meta,
+              ),
+            ] as const,
         ),
-      ]),
+      ),
     );
     for (let i = 0; i < 3 + 20; i++) {
       const a = await page((key) =>

@@ -1,6 +1,8 @@
 import { existsSync } from 'node:fs';
 import type { KuradoConfig } from '../core/config.js';
+import type { RrdTree } from '../core/graphs/trees.js';
 import { hostDirectory, listHosts } from '../core/rrd/layout.js';
+import { ShardedTree } from '../core/storage/sharded-tree.js';
 import { openStore, parseStoreUrl } from '../core/store/index.js';
 import type { MetaEntry, MetaStore } from '../core/store/types.js';
 
@@ -11,6 +13,8 @@ export interface ResolvedHost {
   meta: MetaEntry[];
   /** Why the store could not be asked (graphs still work from the files alone). */
   storeProblem?: string;
+  /** With `[[storage]]`: host → storage node, as the store records it. */
+  assignments?: Map<string, string>;
 }
 
 /** Open the store without creating an embedded database that does not exist yet. */
@@ -34,7 +38,12 @@ export async function resolveHost(settings: KuradoConfig, given: string): Promis
   }
   try {
     const record = store ? await store.findHost(given).catch(() => undefined) : undefined;
-    const onDisk = existsSync(hostDirectory(settings.dataDir, given));
+    // With [[storage]] the files are on the nodes: a host "has data" once it was placed on one.
+    const assignments =
+      settings.storage.length > 0 && store
+        ? await store.storageAssignments().catch(() => undefined)
+        : undefined;
+    const onDisk = assignments ? assignments.has(given) : existsSync(hostDirectory(settings.dataDir, given));
     // A listed host wins over a directory of the same name (left by a host that once pushed
     // under a listed host's hostname).
     const address = record?.origin === 'import' ? record.address : onDisk ? given : record?.address;
@@ -49,6 +58,7 @@ export async function resolveHost(settings: KuradoConfig, given: string): Promis
       }
     }
     const out: ResolvedHost = { address, meta };
+    if (assignments) out.assignments = assignments;
     if (hostname) out.hostname = hostname;
     else if (record && record.address === address && given !== address) out.hostname = given;
     if (storeProblem) out.storeProblem = storeProblem;
@@ -56,6 +66,19 @@ export async function resolveHost(settings: KuradoConfig, given: string): Promis
   } finally {
     await store?.close();
   }
+}
+
+/**
+ * The `tree` option of createGraphService for a command drawing `host`: its storage node when
+ * kurado.toml has `[[storage]]` (close it after use), else nothing (data_dir on this machine).
+ */
+export function graphTreeFor(
+  settings: KuradoConfig,
+  host: ResolvedHost | undefined,
+): { tree?: RrdTree & { close(): Promise<void> } } {
+  if (settings.storage.length === 0) return {};
+  const assignments = host?.assignments ?? new Map<string, string>();
+  return { tree: new ShardedTree(settings.storage, { storageAssignments: async () => assignments }) };
 }
 
 /** "unknown host" with what exists, cut to a readable length. */

@@ -3,6 +3,7 @@ import { BaseCommand } from '../cli/base-command.js';
 import { type ConfigOverrides, redactUrl } from '../core/config.js';
 import { AmqpJobSource } from '../core/pull/amqp.js';
 import { startPullWorker } from '../core/pull/runtime.js';
+import { PREFETCH_PER_FETCH_SLOT, pullPrefetch } from '../core/pull/worker.js';
 import { Lifecycle } from '../core/runtime/lifecycle.js';
 import { openRuntimeStore, startWritePath } from '../core/runtime/parts.js';
 import { fetcherFor } from '../pull/registry.js';
@@ -11,13 +12,17 @@ export default class PullWorkerCommand extends BaseCommand<typeof PullWorkerComm
   static override summary =
     'Run pull jobs from RabbitMQ: fetch nginx, Redis, MySQL … and store like receive.';
   static override description =
-    `Consumes the pull queue (filled by \`kurado schedule\`) with --concurrency jobs at once.
+    `Consumes the pull queue (filled by \`kurado schedule\`) with --concurrency fetches at once.
 Each job's fetcher runs with a timeout (--timeout, or the plugin's "timeout" setting in the
 server list, seconds); its values go through the same write path as \`kurado receive\` and the
-job is acknowledged once they are stored. A failed fetch is stored as the warning
-<plugin>.warn.fetch on the host, shown in the UI and \`kurado status\`. Settings (credentials)
-are read from the store, never from the queue. Run as many workers as you like, anywhere.
-SIGTERM finishes and stores the jobs in flight, then exits 0.`;
+job is acknowledged once they are stored. A fetched job frees its fetch slot while it waits for
+its commit, so the RabbitMQ prefetch is ${PREFETCH_PER_FETCH_SLOT} × --concurrency: the fetches plus the fetched jobs
+awaiting their commit (without that room every commit would stop all fetching).
+A failed fetch is stored as the warning <plugin>.warn.fetch on the host, shown in the UI and
+\`kurado status\`. Settings (credentials) are read from the store, never from the queue. Run as
+many workers as you like, anywhere.
+SIGTERM finishes and stores the fetches in flight, then exits 0; jobs not started yet go back
+to the queue.`;
 
   static override examples = [
     '<%= config.bin %> pull-worker --amqp amqp://kurado:secret@mq1:5672 --store mysql://… --rrdcached unix:/run/rrdcached.sock',
@@ -29,7 +34,7 @@ SIGTERM finishes and stores the jobs in flight, then exits 0.`;
       description: 'Durable RabbitMQ queue of pull jobs. [env: KURADO_PULL_QUEUE] [default: kurado.pull]',
     }),
     concurrency: Flags.integer({
-      description: 'Jobs run at once (and RabbitMQ prefetch). [env: KURADO_PULL_CONCURRENCY] [default: 16]',
+      description: `Fetches run at once; the RabbitMQ prefetch is ${PREFETCH_PER_FETCH_SLOT} × this. [env: KURADO_PULL_CONCURRENCY] [default: 16]`,
       min: 1,
     }),
     timeout: Flags.string({
@@ -91,7 +96,12 @@ SIGTERM finishes and stores the jobs in flight, then exits 0.`;
       limits: settings.limits,
     });
     await startPullWorker(life, {
-      source: new AmqpJobSource({ url: settings.amqpUrl, queue, prefetch: concurrency, logger }),
+      source: new AmqpJobSource({
+        url: settings.amqpUrl,
+        queue,
+        prefetch: pullPrefetch(concurrency),
+        logger,
+      }),
       ingestor,
       store,
       fetcherFor,

@@ -125,7 +125,10 @@ accepts only requests an authenticating reverse proxy marked with that header (c
       {
         listen: web.listen,
         dataDir: settings.dataDir,
-        rrdcached: settings.rrdcached ?? 'none (reads RRD files directly)',
+        rrdcached:
+          settings.storage.length > 0
+            ? settings.storage.map((node) => `${node.name}=${node.rrdcached}`).join(', ')
+            : (settings.rrdcached ?? 'none (reads RRD files directly)'),
         store: redactUrl(settings.storeUrl),
         auth: settings.web.auth,
         trustedProxyHeader: settings.web.trustedProxyHeader,

@@ -10,6 +10,7 @@ import { readServerList } from '../core/hosts/server-list.js';
 import type { Ingestor } from '../core/ingest/ingestor.js';
 import { MemoryPullQueue } from '../core/pull/memory-queue.js';
 import { startPullScheduler, startPullWorker } from '../core/pull/runtime.js';
+import { pullPrefetch } from '../core/pull/worker.js';
 import { parseListenAddress } from '../core/runtime/address.js';
 import { Lifecycle } from '../core/runtime/lifecycle.js';
 import {
@@ -190,7 +191,7 @@ Stop it with Ctrl-C or SIGTERM: in-flight values are stored first.`;
               const pullQueue = new MemoryPullQueue();
               const storeAddress = redactUrl(settings.storeUrl);
               await startPullWorker(life, {
-                source: pullQueue.source(settings.pull.concurrency),
+                source: pullQueue.source(pullPrefetch(settings.pull.concurrency)),
                 ingestor: started(ingestor),
                 store: started(store),
                 fetcherFor,

@@ -3,6 +3,7 @@ import type { KuradoConfig } from '../core/config.js';
 import { createGraphService, type KuradoGraphService } from '../core/graphs/service.js';
 import type { Logger } from '../core/log.js';
 import type { Lifecycle } from '../core/runtime/lifecycle.js';
+import { ShardedTree } from '../core/storage/sharded-tree.js';
 import type { MetaStore } from '../core/store/types.js';
 import { createWebServer, type WebServerOptions } from './server.js';
 
@@ -12,7 +13,7 @@ export class WebSetupError extends Error {
 }
 
 export interface StartWebOptions {
-  config: Pick<KuradoConfig, 'dataDir' | 'graphsDir' | 'web'>;
+  config: Pick<KuradoConfig, 'dataDir' | 'graphsDir' | 'web'> & Partial<Pick<KuradoConfig, 'storage'>>;
   /** rrdcached to render through (`--daemon`); `kurado up` passes the daemon it started. */
   rrdcached?: string | undefined;
   store: MetaStore;
@@ -38,8 +39,13 @@ export interface RunningWeb {
  */
 export async function startWebServer(life: Lifecycle, options: StartWebOptions): Promise<RunningWeb> {
   const { config } = options;
+  // With [[storage]] every host's graphs are read through the node it lives on.
+  const tree =
+    config.storage && config.storage.length > 0 ? new ShardedTree(config.storage, options.store) : undefined;
+  if (tree) life.onStop('storage node clients', () => tree.close());
   const graphs = createGraphService({
     dataDir: config.dataDir,
+    ...(tree ? { tree } : {}),
     ...(options.rrdcached ? { rrdcached: options.rrdcached } : {}),
     ...(config.graphsDir ? { graphsDir: config.graphsDir } : {}),
     ...(options.renderProcesses ? { poolSize: options.renderProcesses } : {}),

@@ -122,7 +122,11 @@ describe('every shipped template against real RRD files', () => {
           const png = await service.renderPng(req, META);
           expect(png.subarray(0, 8), `${plugin.plugin}/${graph.key}`).toEqual(PNG_MAGIC);
           // The same arguments through graphv: rrdtool reports the canvas it drew.
-          const result = await service.pool.run(['graphv', '-', ...service.graphArguments(req, META)]);
+          const result = await service.pool.run([
+            'graphv',
+            '-',
+            ...(await service.graphArguments(req, META)),
+          ]);
           const info = Object.fromEntries(
             result.text.split('\n').map((line) => line.split(' = ') as [string, string]),
           );
@@ -365,7 +369,7 @@ describe('rendering through rrdcached', () => {
       expect(valueAt((await cached.exportData(req, [])).rows)).toBe(4242);
       const png = await cached.renderPng(req, []);
       expect(png.subarray(0, 8)).toEqual(PNG_MAGIC);
-      const text = (await cached.pool.run(['graphv', '-', ...cached.graphArguments(req, [])])).text;
+      const text = (await cached.pool.run(['graphv', '-', ...(await cached.graphArguments(req, []))])).text;
       expect(text).toMatch(/legend\[\d+\] = "Cur:\s*4\.24k?\s*"/);
     } finally {
       await direct.close();

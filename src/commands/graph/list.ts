@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand, graphsDirFlag } from '../../cli/base-command.js';
-import { resolveHost, unknownHostMessage } from '../../cli/graph-host.js';
+import { graphTreeFor, resolveHost, unknownHostMessage } from '../../cli/graph-host.js';
 import { createGraphService, TemplateLoadError } from '../../core/graphs/service.js';
 
 export default class GraphList extends BaseCommand<typeof GraphList> {
@@ -32,8 +32,10 @@ automatic graph per metric (key <metric>.<type>).`;
     if (host.storeProblem)
       this.log_.warn({ problem: host.storeProblem }, 'store not reachable; listing without meta');
     let graphs: ReturnType<typeof createGraphService>;
+    const { tree } = graphTreeFor(settings, host);
     try {
       graphs = createGraphService({
+        ...(tree ? { tree } : {}),
         dataDir: settings.dataDir,
         poolSize: 1,
         ...(settings.graphsDir ? { graphsDir: settings.graphsDir } : {}),
@@ -63,6 +65,7 @@ automatic graph per metric (key <metric>.<type>).`;
       }
     } finally {
       await graphs.close();
+      await tree?.close();
     }
   }
 }

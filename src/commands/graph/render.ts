@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand, graphsDirFlag } from '../../cli/base-command.js';
-import { resolveHost, unknownHostMessage } from '../../cli/graph-host.js';
+import { graphTreeFor, resolveHost, unknownHostMessage } from '../../cli/graph-host.js';
 import { pluginName } from '../../core/graphs/graphs.js';
 import { createGraphService, TemplateLoadError } from '../../core/graphs/service.js';
 import { GRAPH_STYLE } from '../../core/graphs/style.js';
@@ -116,8 +116,10 @@ HOST is an address or a hostname known to the store; GRAPH is a key from "kurado
         this.log_.warn({ problem: host.storeProblem }, 'store not reachable; drawing without meta');
     }
     let graphs: ReturnType<typeof createGraphService>;
+    const { tree } = graphTreeFor(settings, host);
     try {
       graphs = createGraphService({
+        ...(tree ? { tree } : {}),
         dataDir: settings.dataDir,
         poolSize: 1,
         onDaemonUnreachable: (problem) =>
@@ -171,6 +173,7 @@ HOST is an address or a hostname known to the store; GRAPH is a key from "kurado
       throw error;
     } finally {
       await graphs.close();
+      await tree?.close();
     }
   }
 }

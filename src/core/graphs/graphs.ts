@@ -262,6 +262,10 @@ export interface ArgumentContext {
   /** Shown in the title instead of the address. */
   hostLabel?: string;
   daemon?: string;
+  /** A DEF file's path as rrdtool is to name it (default: as it is, absolute). */
+  pathOf?: (file: string) => string;
+  /** The daemon a DEF reads through, when it may differ from `daemon` (another host's node). */
+  daemonOfFile?: (file: string) => string | undefined;
 }
 
 export interface GraphArguments {
@@ -335,7 +339,14 @@ export function graphArguments(graph: ResolvedGraph, ctx: ArgumentContext): Grap
       const file = metricPath(ctx.dataDir, ctx.host, graph.plugin, ref);
       if (ctx.exists(file)) {
         files.push(file);
-        defs.push(`DEF:${def.vname}=${file.replace(/:/g, '\\:')}:${def.rest.join(':')}`);
+        const named = ctx.pathOf ? ctx.pathOf(file) : file;
+        const defDaemon = ctx.daemonOfFile?.(file);
+        // `daemon=` per DEF: a host on another storage node than the graph's own host.
+        const daemonOption =
+          defDaemon !== undefined && defDaemon !== ctx.daemon
+            ? `:daemon=${defDaemon.replace(/:/g, '\\:')}`
+            : '';
+        defs.push(`DEF:${def.vname}=${named.replace(/:/g, '\\:')}:${def.rest.join(':')}${daemonOption}`);
         firstDef ??= def.vname;
       } else {
         missing.push(def.vname);

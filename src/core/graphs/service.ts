@@ -1,10 +1,11 @@
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 import {
   aggregateRoot,
   listMetrics,
   listPlugins,
   metricOfFileName,
+  nodePath,
+  parseRrdPath,
   pluginDirectory,
   withoutServerPaths,
 } from '../rrd/layout.js';
@@ -33,6 +34,7 @@ import { RenderPool } from './pool.js';
 import { GRAPH_STYLE } from './style.js';
 import { parseMetricRef, splitDef, type TemplateError } from './template.js';
 import { resolveRange } from './terms.js';
+import { localTree, type RrdTree } from './trees.js';
 import {
   type GraphData,
   GraphNotFoundError,
@@ -61,6 +63,11 @@ export interface GraphServiceOptions {
   rrdtoolBinary?: string;
   /** Called when rrdcached could not be reached and the files were read directly instead. */
   onDaemonUnreachable?: (message: string) => void;
+  /**
+   * Where hosts' files are and which daemon reads them; default: data_dir through `rrdcached`.
+   * Sharded storage gives each host's node (src/core/storage/sharded-tree.ts).
+   */
+  tree?: RrdTree;
 }
 
 /** Templates with mistakes: the service does not start (`kurado config check` lists them). */
@@ -77,9 +84,9 @@ export interface KuradoGraphService extends GraphService {
   readonly templates: TemplateSet;
   readonly pool: RenderPool;
   /** Plugin identifiers with a directory under the host's directory. */
-  plugins(host: string): string[];
+  plugins(host: string): Promise<string[]>;
   /** The rrdtool arguments (after `graphv -`) a request renders with. */
-  graphArguments(request: GraphRequest, meta: MetaEntry[]): string[];
+  graphArguments(request: GraphRequest, meta: MetaEntry[]): Promise<string[]>;
   /** Service-page graphs of a service or label: per plugin name, those with summary files. */
   listAggregate(scope: AggregateScope): PluginGraphs[];
   renderAggregatePng(request: AggregateGraphRequest): Promise<Buffer>;
@@ -110,10 +117,10 @@ export function createGraphService(options: GraphServiceOptions): KuradoGraphSer
     ...(options.rrdtoolBinary ? { binary: options.rrdtoolBinary } : {}),
   });
 
-  const plugins = (host: string): string[] => listPlugins(dataDir, host).sort(pluginOrder);
+  const tree = options.tree ?? localTree(dataDir, options.rrdcached);
 
-  /** `name.type` of every metric file of a host's plugin. */
-  const metrics = (host: string, plugin: string): Set<string> => new Set(listMetrics(dataDir, host, plugin));
+  const plugins = async (host: string): Promise<string[]> =>
+    [...(await tree.metrics(host)).keys()].sort(pluginOrder);
 
   const checkRequest = (request: Pick<GraphRequest, 'width' | 'height'>) => {
     const { width, height } = request;
@@ -129,15 +136,23 @@ export function createGraphService(options: GraphServiceOptions): KuradoGraphSer
     }
   };
 
-  const prepare = (
+  /** Whether `file` (under data_dir) is among the metric files its host has, by the tree. */
+  const existsIn = (trees: Map<string, Map<string, Set<string>>>, file: string): boolean => {
+    const parts = parseRrdPath(dataDir, file);
+    if (!parts?.plugin || !parts.metric) return false;
+    return trees.get(parts.host)?.get(parts.plugin)?.has(parts.metric) ?? false;
+  };
+
+  const prepare = async (
     request: GraphRequest,
     meta: MetaEntry[],
-  ): { graph: ResolvedGraph; args: GraphArguments; ctx: ArgumentContext } => {
+  ): Promise<{ graph: ResolvedGraph; args: GraphArguments; ctx: ArgumentContext }> => {
     checkRequest(request);
     const range = resolveRange(request.term, now(), request.from, request.to);
-    const own = metrics(request.host, request.plugin);
+    const hostMetrics = await tree.metrics(request.host);
+    const own = hostMetrics.get(request.plugin) ?? new Set<string>();
     if (own.size === 0) {
-      const known = plugins(request.host);
+      const known = [...hostMetrics.keys()].sort(pluginOrder);
       if (known.length === 0) throw new GraphNotFoundError(`no data for host "${request.host}"`);
       throw new GraphNotFoundError(
         `host "${request.host}" has no data for plugin "${request.plugin}"; plugins: ${known.join(', ')}`,
@@ -145,20 +160,33 @@ export function createGraphService(options: GraphServiceOptions): KuradoGraphSer
     }
     const template = templates.templates.get(pluginName(request.plugin));
     const graph = findGraph(request.plugin, template, request.graph, own, metaMap(meta, request.plugin));
-    const ownDir = pluginDirectory(dataDir, request.host, request.plugin);
+    const trees = new Map([[request.host, hostMetrics]]);
+    const daemon = await tree.daemonOf(request.host);
     const ctx: ArgumentContext = {
       dataDir,
       host: request.host,
-      exists: (file) =>
-        path.dirname(file) === ownDir
-          ? own.has(metricOfFileName(path.basename(file)) ?? '')
-          : existsSync(file),
+      exists: (file) => existsIn(trees, file),
       range,
       width: request.width,
       height: request.height,
       ...(request.hostname ? { hostLabel: request.hostname } : {}),
-      ...(options.rrdcached ? { daemon: options.rrdcached } : {}),
+      ...(daemon ? { daemon } : {}),
     };
+    // A graph may read other hosts (`{rrd … host=H}`): learn their files and daemons first.
+    const others = new Set<string>();
+    for (const file of graphArguments(graph, { ...ctx, exists: () => true }).files) {
+      const host = parseRrdPath(dataDir, file)?.host;
+      if (host !== undefined && host !== request.host) others.add(host);
+    }
+    const daemons = new Map<string, string | undefined>([[request.host, daemon]]);
+    for (const host of others) {
+      trees.set(host, await tree.metrics(host));
+      daemons.set(host, await tree.daemonOf(host));
+    }
+    if (tree.relativePaths) ctx.pathOf = (file) => nodePath(dataDir, file);
+    if (others.size > 0) {
+      ctx.daemonOfFile = (file) => daemons.get(parseRrdPath(dataDir, file)?.host ?? '') ?? daemon;
+    }
     return { graph, args: graphArguments(graph, ctx), ctx };
   };
 
@@ -244,7 +272,13 @@ export function createGraphService(options: GraphServiceOptions): KuradoGraphSer
       return await pool.run(args);
     } catch (error) {
       const at = args.indexOf('--daemon');
-      if (at < 0 || !(error instanceof RrdtoolError && error.kind === 'daemon-unreachable')) throw error;
+      // A storage node's files are on its own machine: there is nothing here to fall back to.
+      if (
+        at < 0 ||
+        tree.relativePaths ||
+        !(error instanceof RrdtoolError && error.kind === 'daemon-unreachable')
+      )
+        throw error;
       options.onDaemonUnreachable?.(error.message);
       return pool.run([...args.slice(0, at), ...args.slice(at + 2)]);
     }
@@ -278,17 +312,24 @@ export function createGraphService(options: GraphServiceOptions): KuradoGraphSer
     plugins,
 
     async list(host: string, meta: MetaEntry[]): Promise<PluginGraphs[]> {
-      return plugins(host)
+      const hostMetrics = await tree.metrics(host);
+      return [...hostMetrics.keys()]
+        .sort(pluginOrder)
         .map((plugin) => {
           const template = templates.templates.get(pluginName(plugin));
-          const graphs = pluginGraphs(plugin, template, metrics(host, plugin), metaMap(meta, plugin));
+          const graphs = pluginGraphs(
+            plugin,
+            template,
+            hostMetrics.get(plugin) ?? new Set(),
+            metaMap(meta, plugin),
+          );
           return { plugin, groups: groupGraphs(graphs) };
         })
         .filter((p) => p.groups.length > 0);
     },
 
-    graphArguments(request: GraphRequest, meta: MetaEntry[]): string[] {
-      return renderArgs(prepare(request, meta).args);
+    async graphArguments(request: GraphRequest, meta: MetaEntry[]): Promise<string[]> {
+      return renderArgs((await prepare(request, meta)).args);
     },
 
     listAggregate,
@@ -312,7 +353,7 @@ export function createGraphService(options: GraphServiceOptions): KuradoGraphSer
     },
 
     async renderPng(request: GraphRequest, meta: MetaEntry[]): Promise<Buffer> {
-      const { args } = prepare(request, meta);
+      const { args } = await prepare(request, meta);
       const result = await run(['graphv', '-', ...renderArgs(args)]);
       if (!result.image || result.image.length === 0) {
         throw new GraphRenderError(
@@ -323,7 +364,7 @@ export function createGraphService(options: GraphServiceOptions): KuradoGraphSer
     },
 
     async exportData(request: GraphRequest, meta: MetaEntry[]): Promise<GraphData> {
-      const { args, ctx } = prepare(request, meta);
+      const { args, ctx } = await prepare(request, meta);
       const result = await run(xportArguments(args, ctx));
       return parseXport(
         result.text,

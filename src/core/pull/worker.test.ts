@@ -1,14 +1,15 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Fetcher } from '../../pull/types.js';
 import { FetchError } from '../../pull/types.js';
-import { Ingestor } from '../ingest/ingestor.js';
+import { type InboundMessage, Ingestor, type IngestReport } from '../ingest/ingestor.js';
 import type { Logger } from '../log.js';
 import type { RrdUpdate, RrdWriter, WriteReport } from '../rrd/types.js';
 import { openStore } from '../store/index.js';
 import type { HostRecord, MetaStore } from '../store/types.js';
 import type { PullJob } from './job.js';
 import { MemoryPullQueue } from './memory-queue.js';
-import { PullWorker } from './worker.js';
+import type { JobDelivery, JobSource } from './queue.js';
+import { PullWorker, pullPrefetch } from './worker.js';
 
 /** An RRD writer that keeps the updates (the RRD side has its own tests against rrdcached). */
 class RecordingWriter implements RrdWriter {
@@ -226,5 +227,291 @@ describe('PullWorker', () => {
     expect(w.totals.stored).toBe(8);
     expect(writer.updates).toHaveLength(8);
     delete fetchers.slow;
+  });
+});
+
+/**
+ * A queue with a broker's rules for one consumer: at most `prefetch` unacknowledged jobs, and the
+ * jobs still unacknowledged when the consumer closes go back to the queue for the next one.
+ */
+class FakeBroker {
+  ready: PullJob[] = [];
+  acked: PullJob[] = [];
+  private unacked = new Set<PullJob>();
+  private consumer: ((delivery: JobDelivery) => void) | undefined;
+  closed = false;
+
+  constructor(private readonly prefetch: number) {}
+
+  get inFlight(): number {
+    return this.unacked.size;
+  }
+
+  publish(jobs: PullJob[]): void {
+    this.ready.push(...jobs);
+    this.dispatch();
+  }
+
+  source(): JobSource {
+    return {
+      start: async (onJob) => {
+        this.closed = false;
+        this.consumer = onJob;
+        this.dispatch();
+      },
+      pause: async () => {
+        this.consumer = undefined;
+      },
+      close: async () => {
+        this.consumer = undefined;
+        this.closed = true;
+        this.ready.unshift(...this.unacked);
+        this.unacked.clear();
+      },
+    };
+  }
+
+  private dispatch(): void {
+    while (this.consumer && this.unacked.size < this.prefetch && this.ready.length > 0) {
+      const job = this.ready.shift()!;
+      this.unacked.add(job);
+      this.consumer({
+        job,
+        ack: () => {
+          if (!this.unacked.delete(job)) return;
+          this.acked.push(job);
+          queueMicrotask(() => this.dispatch());
+        },
+      });
+    }
+  }
+}
+
+/** An Ingestor stand-in whose commits finish when the test says so, or fail. */
+class ControlledIngestor {
+  batches: InboundMessage[][] = [];
+  private waiting: { resolve: (report: IngestReport) => void; reject: (error: Error) => void }[] = [];
+  failWith: Error | undefined;
+
+  ingest(messages: readonly InboundMessage[]): Promise<IngestReport> {
+    this.batches.push([...messages]);
+    if (this.failWith) return Promise.reject(this.failWith);
+    return new Promise((resolve, reject) => this.waiting.push({ resolve, reject }));
+  }
+
+  get pending(): number {
+    return this.waiting.length;
+  }
+
+  /** Let the oldest commit succeed. */
+  finishOne(): void {
+    const report: IngestReport = {
+      messages: 0,
+      values: 0,
+      meta: 0,
+      warnings: 0,
+      rejected: 0,
+      duplicates: 0,
+      created: 0,
+      failed: 0,
+      refused: 0,
+      newHosts: [],
+      lagSeconds: 0,
+    };
+    this.waiting.shift()?.resolve(report);
+  }
+
+  /** Let every commit from now on succeed at once. */
+  finishAll(): void {
+    this.failWith = undefined;
+    while (this.waiting.length > 0) this.finishOne();
+    this.ingest = async (messages) => {
+      this.batches.push([...messages]);
+      return {
+        messages: messages.length,
+        values: 0,
+        meta: 0,
+        warnings: 0,
+        rejected: 0,
+        duplicates: 0,
+        created: 0,
+        failed: 0,
+        refused: 0,
+        newHosts: [],
+        lagSeconds: 0,
+      };
+    };
+  }
+}
+
+/** A fetcher whose fetches finish when the test says so; counts how many run at once. */
+class ControlledFetcher implements Fetcher {
+  readonly name = 'gate';
+  running = 0;
+  mostAtOnce = 0;
+  started = 0;
+  private gates: (() => void)[] = [];
+
+  fetch(): Promise<string[]> {
+    this.started++;
+    this.running++;
+    this.mostAtOnce = Math.max(this.mostAtOnce, this.running);
+    return new Promise((resolve) =>
+      this.gates.push(() => {
+        this.running--;
+        resolve(['metrics.v.gauge\t1']);
+      }),
+    );
+  }
+
+  /** Finish the `count` oldest fetches. */
+  finish(count = Number.POSITIVE_INFINITY): void {
+    for (let i = 0; i < count && this.gates.length > 0; i++) this.gates.shift()!();
+  }
+}
+
+describe('PullWorker fetch slots and commits (fake broker, fetcher and Ingestor)', () => {
+  const target = host('10.0.1.1', ['gate']);
+  const store = {
+    listHosts: async () => [target],
+    findHost: async (address: string) => (address === target.address ? target : undefined),
+  };
+  const jobs = (count: number): PullJob[] => {
+    const minute = Math.floor(Date.now() / 1000);
+    return Array.from({ length: count }, () => ({
+      host: target.address,
+      plugin: 'gate',
+      minute,
+      deadline: minute + 60,
+    }));
+  };
+  let worker: PullWorker | undefined;
+
+  afterEach(async () => {
+    await worker?.stop();
+    worker = undefined;
+  });
+
+  async function until(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!condition()) {
+      if (Date.now() > deadline) throw new Error(`${what}: not reached within ${timeoutMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
+
+  function start(concurrency: number, broker: FakeBroker, ingestor: ControlledIngestor, fetcher: Fetcher) {
+    worker = new PullWorker({
+      source: broker.source(),
+      ingestor,
+      store,
+      fetcherFor: (name) => (name === 'gate' ? fetcher : undefined),
+      concurrency,
+      defaultTimeoutMs: 10_000,
+      logger,
+      storeAddress: 'fake',
+    });
+    return worker;
+  }
+
+  it('holds more jobs than fetch slots, so the broker prefetch covers the jobs waiting for a commit', () => {
+    expect(pullPrefetch(16)).toBeGreaterThan(16);
+    expect(pullPrefetch(1)).toBeGreaterThan(1);
+  });
+
+  it('never runs more fetches at once than its concurrency, however many jobs the broker hands over', async () => {
+    const broker = new FakeBroker(pullPrefetch(3));
+    const fetcher = new ControlledFetcher();
+    const ingestor = new ControlledIngestor();
+    ingestor.finishAll();
+    await start(3, broker, ingestor, fetcher).start();
+    broker.publish(jobs(30));
+    await until(() => fetcher.running === 3, 'three fetches running');
+    expect(broker.inFlight).toBe(pullPrefetch(3));
+    await until(() => {
+      fetcher.finish(1);
+      return broker.acked.length === 30;
+    }, 'all 30 jobs stored');
+    expect(fetcher.mostAtOnce).toBe(3);
+    expect(fetcher.started).toBe(30);
+  });
+
+  it('acknowledges a job only once its commit resolved, and keeps fetching the next jobs meanwhile', async () => {
+    const broker = new FakeBroker(pullPrefetch(2));
+    const fetcher = new ControlledFetcher();
+    const ingestor = new ControlledIngestor();
+    await start(2, broker, ingestor, fetcher).start();
+    broker.publish(jobs(6));
+    await until(() => fetcher.running === 2, 'two fetches running');
+    fetcher.finish(2);
+    await until(() => ingestor.pending === 1, 'a commit started');
+    // The commit of the first two is still running: nothing is acknowledged, yet the two fetch
+    // slots already took the next jobs.
+    await until(() => fetcher.started === 4, 'the next two fetches started during the commit');
+    expect(broker.acked).toHaveLength(0);
+    expect(ingestor.batches[0]).toHaveLength(2);
+    ingestor.finishOne();
+    await until(() => broker.acked.length === 2, 'the committed jobs acknowledged');
+    expect(worker!.totals.stored).toBe(2);
+    fetcher.finish();
+    ingestor.finishAll();
+    await until(() => {
+      fetcher.finish();
+      return broker.acked.length === 6;
+    }, 'all 6 jobs stored');
+    expect(worker!.totals.stored).toBe(6);
+  });
+
+  it('acknowledges nothing when the commit fails; the broker gives the jobs to the next worker, which stores them', async () => {
+    const broker = new FakeBroker(pullPrefetch(2));
+    const fetcher = new ControlledFetcher();
+    const failing = new ControlledIngestor();
+    failing.failWith = new Error('rrdcached at unix:/run/rrdcached.sock unreachable');
+    const first = start(2, broker, failing, fetcher);
+    await first.start();
+    broker.publish(jobs(2));
+    await until(() => fetcher.running === 2, 'two fetches running');
+    fetcher.finish();
+    await until(() => failing.batches.length >= 1, 'a commit tried');
+    expect(broker.acked).toHaveLength(0);
+    // SIGTERM while the write path is down: the worker gives up on the batch and closes.
+    await first.stop();
+    worker = undefined;
+    expect(broker.acked).toHaveLength(0);
+    expect(first.totals.stored).toBe(0);
+    expect(broker.ready).toHaveLength(2);
+
+    const working = new ControlledIngestor();
+    working.finishAll();
+    const second = start(2, broker, working, fetcher);
+    await second.start();
+    await until(() => fetcher.running === 2, 'the redelivered jobs fetched again');
+    fetcher.finish();
+    await until(() => broker.acked.length === 2, 'the redelivered jobs stored');
+    expect(second.totals.stored).toBe(2);
+  });
+
+  it('on stop finishes and stores the fetches in flight, acknowledges them, and hands back the jobs not started', async () => {
+    const broker = new FakeBroker(pullPrefetch(2));
+    const fetcher = new ControlledFetcher();
+    const ingestor = new ControlledIngestor();
+    const w = start(2, broker, ingestor, fetcher);
+    await w.start();
+    broker.publish(jobs(20));
+    await until(() => fetcher.running === 2, 'two fetches running');
+    expect(broker.inFlight).toBe(pullPrefetch(2));
+    const stopping = w.stop();
+    worker = undefined;
+    // The two fetches in flight finish and their commit runs; stop waits for it.
+    fetcher.finish();
+    await until(() => ingestor.pending === 1, 'the last commit started');
+    expect(broker.closed).toBe(false);
+    ingestor.finishOne();
+    await stopping;
+    expect(broker.acked).toHaveLength(2);
+    expect(w.totals.stored).toBe(2);
+    expect(fetcher.started).toBe(2);
+    expect(broker.closed).toBe(true);
+    expect(broker.ready).toHaveLength(18);
   });
 });

@@ -93,9 +93,15 @@ export class EmbeddedBroker {
     };
   }
 
+  /**
+   * Stop accepting, then disconnect every client: a listening server's close waits for its open
+   * connections, and connected agents never leave by themselves.
+   */
   async close(): Promise<void> {
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    const server = this.server;
+    const closed = new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
     await new Promise<void>((resolve) => (this.broker ? this.broker.close(() => resolve()) : resolve()));
+    await closed;
   }
 }
 
