@@ -17,7 +17,7 @@ import {
   single,
 } from '../format.js';
 import { reusedFor } from '../limits.js';
-import { compareView, fleetView, graphView, hostView } from '../page-views.js';
+import { compareView, fleetView, graphView, hostView, serviceView } from '../page-views.js';
 import { pageOf } from '../paging.js';
 import type { RouteContext } from './shared.js';
 
@@ -106,6 +106,27 @@ export function registerPageRoutes(app: FastifyInstance, context: RouteContext):
         now,
       }),
     );
+  });
+
+  app.get('/service/:service', async (request, reply) => {
+    const { service } = request.params as { service: string };
+    const query = request.query as Record<string, unknown>;
+    const range = pageRange(query, DEFAULT_PAGE_WIDTH, reply);
+    if (!range) return reply;
+    const label = single(query.label) ?? '';
+    const hosts = (await store.listHosts()).filter((h) => h.service === service);
+    if (hosts.length === 0)
+      return htmlError(reply, 404, 'Unknown service', `There is no service "${service}".`);
+    if (label !== '' && !hosts.some((h) => h.label === label)) {
+      return htmlError(reply, 404, 'Unknown label', `Service "${service}" has no label "${label}".`);
+    }
+    const now = nowSeconds();
+    const statuses = await store.statusReports(
+      now,
+      hosts.map((h) => h.address),
+    );
+    const listed = await graphs.listAggregate({ service, label });
+    return page(reply, 'service', serviceView({ service, hosts, label, range, listed, statuses, now }));
   });
 
   app.get('/host/:host/graph/:plugin/:graph', async (request, reply) => {
