@@ -18,6 +18,7 @@ import {
   type RangeQuery,
   single,
 } from '../format.js';
+import { reusedFor } from '../limits.js';
 import { compareView, fleetView, graphView, hostView, rankingView, serviceView } from '../page-views.js';
 import { pageOf } from '../paging.js';
 import { PAGE_RANKING_ROWS, readRanking } from './rankings.js';
@@ -69,12 +70,16 @@ export function registerPageRoutes(app: FastifyInstance, context: RouteContext):
     }
   };
 
+  const fleetSnapshot = reusedFor(context.limits.fleetSnapshotMs, () =>
+    Promise.all([store.listHosts(), store.statusReports(nowSeconds())]),
+  );
+
   app.get('/', async (request, reply) => {
     const query = request.query as Record<string, unknown>;
     const service = single(query.service);
     const pageQuery = pageOf(query, context.limits.fleetPageSize);
     if (typeof pageQuery === 'string') return htmlError(reply, 400, 'Bad request', pageQuery);
-    const [hosts, statuses] = await Promise.all([store.listHosts(), store.statusReports(nowSeconds())]);
+    const [hosts, statuses] = await fleetSnapshot();
     const view = fleetView(hosts, statuses, {
       service,
       q: single(query.q) ?? '',
