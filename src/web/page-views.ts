@@ -28,6 +28,9 @@ import {
   queryString,
   type RangeQuery,
   rangeParams,
+  serviceGraphDataUrl,
+  serviceGraphPngUrl,
+  serviceUrl,
   shortPlugin,
   TERM_BUTTONS,
   WIDTHS,
@@ -216,6 +219,7 @@ export function fleetView(hosts: HostRecord[], statuses: Map<string, HostStatusR
     statusLabel: STATUS_LABEL,
     maxCompare: MAX_COMPARE_HOSTS,
     queryString,
+    serviceUrl,
   };
 }
 
@@ -343,6 +347,7 @@ export function hostView(input: HostPageInput) {
     ...pickerValues(range, input.now),
     fleetUrl: `/${queryString({ service: host.service })}`,
     apiUrl: `/api/hosts/${encodeURIComponent(host.address)}/graphs${queryString(params)}`,
+    serviceUrl: serviceUrl(host.service, { label: host.label || undefined }),
   };
 }
 
@@ -376,6 +381,78 @@ export function graphView(
       data: graphDataUrl(host.address, plugin, graph, { term: t.term }),
     })),
     widths: WIDTHS.map((width) => ({ width, url: here(width), active: range.width === width })),
+  };
+}
+
+/* ---------- service ---------- */
+
+export interface ServicePageInput {
+  service: string;
+  /** Hosts of the service (its labels come from them). */
+  hosts: HostRecord[];
+  /** The `label=` asked for ('' = the whole service). */
+  label: string;
+  range: RangeQuery;
+  listed: PluginGraphs[];
+  statuses: Map<string, HostStatusReport>;
+  now: number;
+}
+
+/**
+ * The service page: the service's (or one label's) graphs over all its hosts, with the same
+ * terms, custom range and widths as a host page, and a link per label.
+ */
+export function serviceView(input: ServicePageInput) {
+  const { service, label, range } = input;
+  const members = input.hosts.filter((h) => label === '' || h.label === label);
+  const labelNames = [...new Set(input.hosts.map((h) => h.label).filter(Boolean))].sort(byName);
+  const params = { ...rangeParams(range), width: range.width, label: label || undefined };
+  const here = (extra: Params) =>
+    serviceUrl(service, {
+      ...rangeParams(range),
+      width: range.width === DEFAULT_PAGE_WIDTH ? undefined : range.width,
+      label: label || undefined,
+      ...extra,
+    });
+  const counts: Record<HostStatus, number> = { ok: 0, warn: 0, critical: 0, unknown: 0 };
+  for (const host of members) counts[input.statuses.get(host.address)?.status ?? 'unknown']++;
+  return {
+    title: `${label ? `${service} / ${label}` : service} - Kurado`,
+    service,
+    label,
+    hostCount: members.length,
+    counts,
+    statusLabel: STATUS_LABEL,
+    labels: [
+      { name: 'all hosts', url: here({ label: undefined }), active: label === '' },
+      ...labelNames.map((name) => ({ name, url: here({ label: name }), active: label === name })),
+    ],
+    plugins: input.listed.map((entry) => ({
+      plugin: entry.plugin,
+      id: anchorId('plugin', entry.plugin),
+      groups: entry.groups.map((group) => ({
+        title: group.title,
+        graphs: group.graphs.map((graph) => ({
+          key: graph.key,
+          title: graph.title,
+          src: serviceGraphPngUrl(service, entry.plugin, graph.key, params),
+          data: serviceGraphDataUrl(service, entry.plugin, graph.key, {
+            ...rangeParams(range),
+            label: label || undefined,
+          }),
+        })),
+      })),
+    })),
+    range,
+    ...rangeChoices(range, WIDTHS, here),
+    ...pickerValues(range, input.now),
+    formAction: serviceUrl(service),
+    hiddenFields: [
+      { name: 'width', value: range.width },
+      ...(label ? [{ name: 'label', value: label }] : []),
+    ],
+    fleetUrl: `/${queryString({ service })}`,
+    apiUrl: `/api/services/${encodeURIComponent(service)}/graphs${queryString({ ...params, width: range.width })}`,
   };
 }
 

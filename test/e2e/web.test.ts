@@ -115,7 +115,7 @@ describe('fleet page', () => {
       'DB 2',
       'Web 4',
     ]);
-    expect(await page.locator('section.service[data-service="Web"] h3').allInnerTexts()).toEqual([
+    expect(await page.locator('section.service[data-service="Web"] h3 .label-name').allInnerTexts()).toEqual([
       'api',
       'frontend',
     ]);

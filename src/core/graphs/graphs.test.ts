@@ -217,6 +217,37 @@ LINE1:lb#0000ff:LB
     ]);
   });
 
+  it('names files relative to the node and gives a DEF of a host on another node its daemon', () => {
+    const parsed = parseTemplate(
+      '/site/app.toml',
+      `[[graph]]
+key = "pair"
+group = "App"
+title = "Pair"
+lines = '''
+DEF:mine={rrd reqs.derive}:n:AVERAGE
+DEF:theirs={rrd reqs.derive host=10.0.0.2}:n:AVERAGE
+LINE1:mine#ff0000:Mine
+LINE1:theirs#0000ff:Theirs
+'''
+`,
+      'app',
+    );
+    const graph = findGraph('app', parsed.template, 'pair', new Set(['reqs.derive']), new Map());
+    const args = graphArguments(graph, {
+      ...ctx,
+      exists: () => true,
+      daemon: '10.0.0.11:42217',
+      pathOf: (file) => path.relative('/data', file),
+      daemonOfFile: (file) => (file.includes('10.0.0.2') ? '10.0.0.12:42217' : '10.0.0.11:42217'),
+    });
+    expect(args.defs.slice(0, 2)).toEqual([
+      'DEF:mine=10.0.0.1/app/reqs.derive.rrd:n:AVERAGE',
+      'DEF:theirs=10.0.0.2/app/reqs.derive.rrd:n:AVERAGE:daemon=10.0.0.12\\:42217',
+    ]);
+    expect(args.options).toEqual(expect.arrayContaining(['--daemon', '10.0.0.11:42217']));
+  });
+
   it('reports a graph none of whose files exist as not found', () => {
     const graph = findGraph('base', base, 'traffic-eth9', new Set(BASE_FILES), META);
     expect(() => graphArguments(graph, { ...ctx, exists: () => false })).toThrow(

@@ -16,7 +16,8 @@ import {
   type RangeQuery,
   single,
 } from '../format.js';
-import { compareView, fleetView, graphView, hostView } from '../page-views.js';
+import { reusedFor } from '../limits.js';
+import { compareView, fleetView, graphView, hostView, serviceView } from '../page-views.js';
 import { pageOf } from '../paging.js';
 import type { RouteContext } from './shared.js';
 
@@ -51,12 +52,16 @@ export function registerPageRoutes(app: FastifyInstance, context: RouteContext):
     }
   };
 
+  const fleetSnapshot = reusedFor(context.limits.fleetSnapshotMs, () =>
+    Promise.all([store.listHosts(), store.statusReports(nowSeconds())]),
+  );
+
   app.get('/', async (request, reply) => {
     const query = request.query as Record<string, unknown>;
     const service = single(query.service);
     const pageQuery = pageOf(query, context.limits.fleetPageSize);
     if (typeof pageQuery === 'string') return htmlError(reply, 400, 'Bad request', pageQuery);
-    const [hosts, statuses] = await Promise.all([store.listHosts(), store.statusReports(nowSeconds())]);
+    const [hosts, statuses] = await fleetSnapshot();
     const view = fleetView(hosts, statuses, {
       service,
       q: single(query.q) ?? '',
@@ -101,6 +106,27 @@ export function registerPageRoutes(app: FastifyInstance, context: RouteContext):
         now,
       }),
     );
+  });
+
+  app.get('/service/:service', async (request, reply) => {
+    const { service } = request.params as { service: string };
+    const query = request.query as Record<string, unknown>;
+    const range = pageRange(query, DEFAULT_PAGE_WIDTH, reply);
+    if (!range) return reply;
+    const label = single(query.label) ?? '';
+    const hosts = (await store.listHosts()).filter((h) => h.service === service);
+    if (hosts.length === 0)
+      return htmlError(reply, 404, 'Unknown service', `There is no service "${service}".`);
+    if (label !== '' && !hosts.some((h) => h.label === label)) {
+      return htmlError(reply, 404, 'Unknown label', `Service "${service}" has no label "${label}".`);
+    }
+    const now = nowSeconds();
+    const statuses = await store.statusReports(
+      now,
+      hosts.map((h) => h.address),
+    );
+    const listed = await graphs.listAggregate({ service, label });
+    return page(reply, 'service', serviceView({ service, hosts, label, range, listed, statuses, now }));
   });
 
   app.get('/host/:host/graph/:plugin/:graph', async (request, reply) => {

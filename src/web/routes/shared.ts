@@ -4,6 +4,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import {
+  type AggregateGraphRequest,
   GraphNotFoundError,
   GraphRenderError,
   type GraphRequest,
@@ -18,6 +19,7 @@ import {
   QueryError,
   type RangeQuery,
   secondsToNextMinute,
+  single,
 } from '../format.js';
 import type { WebLimits } from '../limits.js';
 import type { WebMetrics } from '../metrics.js';
@@ -133,6 +135,50 @@ export async function graphTarget(
     return undefined;
   }
   return { host, plugin: params.plugin, graph, range };
+}
+
+/**
+ * Resolve `/service-graph/<service>/<plugin>/<graph>.<ext>?label=…` into a service-page graph
+ * request; replies with 400/404 text and returns undefined.
+ */
+export function serviceGraphTarget(
+  context: RouteContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  extension: string,
+  optionalExtension: boolean,
+  kind: GraphKind,
+): AggregateGraphRequest | undefined {
+  const { metrics } = context;
+  const params = request.params as { service: string; plugin: string; file: string };
+  let graph = params.file;
+  if (graph.endsWith(extension)) graph = graph.slice(0, -extension.length);
+  else if (!optionalExtension) {
+    metrics.renderErrors.inc({ kind, reason: 'not_found' });
+    textError(reply, 404, `404 Not Found: graph URLs end in ${extension}`);
+    return undefined;
+  }
+  let range: RangeQuery;
+  try {
+    range = parseRange(request.query as Record<string, unknown>, DEFAULT_PNG_WIDTH);
+  } catch (error) {
+    if (!(error instanceof QueryError)) throw error;
+    metrics.renderErrors.inc({ kind, reason: 'bad_request' });
+    textError(reply, 400, `400 Bad Request: ${error.message}`);
+    return undefined;
+  }
+  const out: AggregateGraphRequest = {
+    service: params.service,
+    label: single((request.query as Record<string, unknown>).label) ?? '',
+    plugin: params.plugin,
+    graph,
+    term: range.term,
+    width: range.width,
+    height: range.height,
+  };
+  if (range.from !== undefined) out.from = range.from;
+  if (range.to !== undefined) out.to = range.to;
+  return out;
 }
 
 export function graphRequest(target: GraphTarget): GraphRequest {
