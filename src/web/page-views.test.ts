@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { rankHosts, rankingMetric } from '../core/aggregate/rankings.js';
 import type { PluginGraphs } from '../core/graphs/types.js';
 import { type HostRecord, type HostStatusReport, STALE_AFTER_SECONDS } from '../core/store/types.js';
 import { COMPARE_WIDTHS, DEFAULT_PAGE_WIDTH, localInputValue, type RangeQuery, WIDTHS } from './format.js';
@@ -291,6 +292,8 @@ describe('compareView', () => {
   });
 });
 
+const noRanking = rankHosts([], [], rankingMetric('load'), NOW, 10);
+
 describe('serviceView', () => {
   const hosts = [
     host('10.0.0.1', { label: 'web' }),
@@ -313,6 +316,7 @@ describe('serviceView', () => {
       listed: [BASE_GRAPHS],
       statuses,
       now: NOW,
+      ranking: noRanking,
     });
     expect(all.hostCount).toBe(4);
     expect(all.counts).toEqual({ ok: 2, warn: 0, critical: 1, unknown: 1 });
@@ -330,6 +334,7 @@ describe('serviceView', () => {
       listed: [BASE_GRAPHS],
       statuses,
       now: NOW,
+      ranking: noRanking,
     });
     expect(web.hostCount).toBe(2);
     expect(web.labels.find((l) => l.name === 'db')?.url).toBe('/service/shop?term=week&width=700&label=db');

@@ -3,6 +3,8 @@
  * functions of their input (no store, no server), so every page's content is tested directly.
  */
 import { createHash } from 'node:crypto';
+import { formatRankingValue } from '../core/aggregate/ranking-format.js';
+import { RANKING_METRICS, type Ranking } from '../core/aggregate/rankings.js';
 import type { PluginGraphs, Term } from '../core/graphs/types.js';
 import { BASE_PLUGIN, baseState } from '../core/store/status.js';
 import {
@@ -384,6 +386,49 @@ export function graphView(
   };
 }
 
+/* ---------- rankings ---------- */
+
+/** The rows of a ranking table: value, link to the host page, sparkline PNG of the last 4 hours. */
+export function rankingRows(ranking: Ranking) {
+  const { metric } = ranking;
+  return ranking.top.map((entry, index) => ({
+    rank: index + 1,
+    address: entry.host.address,
+    hostname: entry.host.hostname,
+    service: entry.host.service,
+    label: entry.host.label,
+    value: entry.value,
+    text: formatRankingValue(entry.value, metric.unit),
+    url: hostUrl(entry.host.address, metric.plugin === 'base' ? {} : { plugin: entry.plugin }),
+    sparkline: metric.graph
+      ? graphPngUrl(entry.host.address, entry.plugin, metric.graph, {
+          term: '4hours',
+          width: 120,
+          height: 40,
+          sparkline: 1,
+        })
+      : undefined,
+  }));
+}
+
+/** The ranking section of the fleet and service pages (`here` builds the page's URL for a `by`). */
+export function rankingView(ranking: Ranking, here: (by: string) => string, apiUrl: string) {
+  return {
+    by: ranking.metric.key,
+    title: ranking.metric.title,
+    choices: [
+      ...RANKING_METRICS.map((m) => ({ key: m.key, title: m.title })),
+      ...(RANKING_METRICS.some((m) => m.key === ranking.metric.key)
+        ? []
+        : [{ key: ranking.metric.key, title: ranking.metric.title }]),
+    ].map((choice) => ({ ...choice, url: here(choice.key), selected: choice.key === ranking.metric.key })),
+    rows: rankingRows(ranking),
+    hosts: ranking.hosts,
+    missing: ranking.missing,
+    apiUrl,
+  };
+}
+
 /* ---------- service ---------- */
 
 export interface ServicePageInput {
@@ -396,6 +441,7 @@ export interface ServicePageInput {
   listed: PluginGraphs[];
   statuses: Map<string, HostStatusReport>;
   now: number;
+  ranking: Ranking;
 }
 
 /**
@@ -451,6 +497,11 @@ export function serviceView(input: ServicePageInput) {
       { name: 'width', value: range.width },
       ...(label ? [{ name: 'label', value: label }] : []),
     ],
+    ranking: rankingView(
+      input.ranking,
+      (by) => `${here({ by: by === 'load' ? undefined : by })}#ranking`,
+      `/api/top${queryString({ service, label: label || undefined, by: input.ranking.metric.key })}`,
+    ),
     fleetUrl: `/${queryString({ service })}`,
     apiUrl: `/api/services/${encodeURIComponent(service)}/graphs${queryString({ ...params, width: range.width })}`,
   };

@@ -119,4 +119,44 @@ describe('service pages', () => {
     expect(cpu?.data).toBe('/api/service-graph/Web/base/cpu?term=day&label=frontend');
     expect((await fixture.app.inject({ url: '/api/services/Nope/graphs' })).statusCode).toBe(404);
   });
+
+  it('ranks hosts by load, CPU and any plugin metric from the latest values, with sparklines', async () => {
+    interface Top {
+      by: string;
+      hosts: number;
+      missing: number;
+      top: { rank: number; address: string; value: number; text: string; url: string; sparkline: string }[];
+    }
+    const load = await json<Top>('/api/top?service=Web&by=load');
+    expect(load.hosts).toBe(4);
+    expect(load.missing).toBe(0);
+    expect(load.top.map((r) => r.rank)).toEqual([1, 2, 3, 4]);
+    const values = load.top.map((r) => r.value);
+    expect([...values].sort((a, b) => b - a)).toEqual(values);
+    // The fixture's load is 4 × a wave per host: the latest values it wrote, read back.
+    for (const r of load.top) expect(r.value).toBeGreaterThanOrEqual(0);
+    const sparkline = await fixture.app.inject({ url: load.top[0]!.sparkline });
+    expect(sparkline.statusCode).toBe(200);
+    expect(sparkline.rawPayload.subarray(0, 8)).toEqual(PNG_MAGIC);
+    // --only-graph: the image is the plot's size, no title or legend around it.
+    expect(sparkline.rawPayload.readUInt32BE(16)).toBe(120);
+    const cpu = await json<Top>('/api/top?by=cpu&limit=2');
+    expect(cpu.top).toHaveLength(2);
+    expect(cpu.top[0]!.value).toBeGreaterThan(0);
+    expect(cpu.top[0]!.value).toBeLessThan(100);
+    const nginx = await json<Top>('/api/top?by=nginx:reqs.derive');
+    expect(nginx.top.map((r) => r.address)).toEqual(['10.1.0.1']);
+    expect(nginx.missing).toBe(6);
+    const db = await json<Top>('/api/top?service=DB');
+    expect(db).toMatchObject({ hosts: 2, missing: 2, top: [] });
+    expect((await fixture.app.inject({ url: '/api/top?by=heat' })).statusCode).toBe(400);
+    expect((await fixture.app.inject({ url: '/api/top?limit=0' })).statusCode).toBe(400);
+    const fleet = await fixture.app.inject({ url: '/?by=memory' });
+    expect(fleet.statusCode).toBe(200);
+    expect(fleet.body).toContain('Top hosts by Memory used');
+    expect(fleet.body.match(/<tr class="ranked">/g)).toHaveLength(4);
+    const service = await fixture.app.inject({ url: '/service/Web?label=frontend' });
+    expect(service.body.match(/<tr class="ranked">/g)).toHaveLength(3);
+    expect((await fixture.app.inject({ url: '/service/Web?by=heat' })).statusCode).toBe(400);
+  });
 });

@@ -163,6 +163,7 @@ export function createGraphService(options: GraphServiceOptions): KuradoGraphSer
       height: request.height,
       ...(request.hostname ? { hostLabel: request.hostname } : {}),
       ...(daemon ? { daemon } : {}),
+      ...(request.onlyGraph ? { onlyGraph: true } : {}),
     };
     // A graph may read other hosts (`{rrd … host=H}`): learn their files and daemons first.
     const others = new Set<string>();

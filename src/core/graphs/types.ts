@@ -29,6 +29,8 @@ export interface GraphRequest {
   height: number;
   /** Shown in the graph title instead of the address (optional). */
   hostname?: string;
+  /** Only the plot, no title, axes or legend (a sparkline in a ranking table). */
+  onlyGraph?: boolean;
 }
 
 /** A service or one label of it: whose hosts a service-page graph sums. */

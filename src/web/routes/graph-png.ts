@@ -35,6 +35,7 @@ export function registerGraphPngRoute(app: FastifyInstance, context: RouteContex
           target.range.to,
           target.range.width,
           target.range.height,
+          target.onlyGraph === true,
         ].join('\n'),
       )
       .digest('base64url')}"`;

@@ -4,6 +4,7 @@
  * (../page-views.ts) and renders its result.
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { type Ranking, RankingError } from '../../core/aggregate/rankings.js';
 import type { HostRecord } from '../../core/store/types.js';
 import {
   DEFAULT_COMPARE_WIDTH,
@@ -13,12 +14,14 @@ import {
   MAX_COMPARE_HOSTS,
   parseRange,
   QueryError,
+  queryString,
   type RangeQuery,
   single,
 } from '../format.js';
 import { reusedFor } from '../limits.js';
-import { compareView, fleetView, graphView, hostView, serviceView } from '../page-views.js';
+import { compareView, fleetView, graphView, hostView, rankingView, serviceView } from '../page-views.js';
 import { pageOf } from '../paging.js';
+import { PAGE_RANKING_ROWS, readRanking } from './rankings.js';
 import type { RouteContext } from './shared.js';
 
 /** Store lookups of the compare page in flight at once. */
@@ -40,6 +43,21 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promis
 
 export function registerPageRoutes(app: FastifyInstance, context: RouteContext): void {
   const { store, graphs, nowSeconds, page, htmlError } = context;
+
+  /** The ranking a page shows, or a 400 page for a bad `by` (then undefined). */
+  const pageRanking = async (
+    hosts: HostRecord[],
+    by: string | undefined,
+    reply: FastifyReply,
+  ): Promise<Ranking | undefined> => {
+    try {
+      return await readRanking(context, hosts, by, PAGE_RANKING_ROWS);
+    } catch (error) {
+      if (!(error instanceof RankingError)) throw error;
+      htmlError(reply, 400, 'Bad request', error.message);
+      return undefined;
+    }
+  };
 
   /** The page's range from its query, or a 400 page (then undefined). */
   const pageRange = (query: unknown, defaultWidth: number, reply: FastifyReply): RangeQuery | undefined => {
@@ -72,7 +90,22 @@ export function registerPageRoutes(app: FastifyInstance, context: RouteContext):
     if (!view.serviceFound) {
       return htmlError(reply, 404, 'Unknown service', `There is no service "${service}".`);
     }
-    return page(reply, 'fleet', view);
+    const by = single(query.by);
+    const ranking = await pageRanking(
+      service === undefined ? hosts : hosts.filter((h) => h.service === service),
+      by,
+      reply,
+    );
+    if (!ranking) return reply;
+    return page(reply, 'fleet', {
+      ...view,
+      ranking: rankingView(
+        ranking,
+        (choice) =>
+          `/${queryString({ service, q: single(query.q), by: choice === 'load' ? undefined : choice })}#ranking`,
+        `/api/top${queryString({ service, by: ranking.metric.key })}`,
+      ),
+    });
   });
 
   app.get('/host/:host', async (request, reply) => {
@@ -126,7 +159,14 @@ export function registerPageRoutes(app: FastifyInstance, context: RouteContext):
       hosts.map((h) => h.address),
     );
     const listed = await graphs.listAggregate({ service, label });
-    return page(reply, 'service', serviceView({ service, hosts, label, range, listed, statuses, now }));
+    const members = hosts.filter((h) => label === '' || h.label === label);
+    const ranking = await pageRanking(members, single(query.by), reply);
+    if (!ranking) return reply;
+    return page(
+      reply,
+      'service',
+      serviceView({ service, hosts, label, range, listed, statuses, now, ranking }),
+    );
   });
 
   app.get('/host/:host/graph/:plugin/:graph', async (request, reply) => {

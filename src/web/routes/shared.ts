@@ -94,6 +94,8 @@ export interface GraphTarget {
   plugin: string;
   graph: string;
   range: RangeQuery;
+  /** `sparkline=1`: only the plot. */
+  onlyGraph?: boolean;
 }
 
 /** Resolve `/graph/<host>/<plugin>/<graph>.<ext>`; replies with 400/404 text and returns undefined. */
@@ -134,7 +136,8 @@ export async function graphTarget(
     textError(reply, 404, `404 Not Found: unknown host "${params.host}"`);
     return undefined;
   }
-  return { host, plugin: params.plugin, graph, range };
+  const onlyGraph = single((request.query as Record<string, unknown>).sparkline) === '1';
+  return { host, plugin: params.plugin, graph, range, ...(onlyGraph ? { onlyGraph } : {}) };
 }
 
 /**
@@ -191,6 +194,7 @@ export function graphRequest(target: GraphTarget): GraphRequest {
     height: target.range.height,
     hostname: target.host.hostname,
   };
+  if (target.onlyGraph) request.onlyGraph = true;
   if (target.range.from !== undefined) request.from = target.range.from;
   if (target.range.to !== undefined) request.to = target.range.to;
   return request;
