@@ -12,10 +12,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Aggregator } from '../../src/core/aggregate/aggregator.js';
 import { aggregateSpecs } from '../../src/core/aggregate/summary.js';
-import type { AggregateGraphRequest } from '../../src/core/graphs/aggregate.js';
 import { loadTemplates } from '../../src/core/graphs/loader.js';
 import { createGraphService, type KuradoGraphService } from '../../src/core/graphs/service.js';
-import type { GraphData } from '../../src/core/graphs/types.js';
+import type { AggregateGraphRequest, GraphData } from '../../src/core/graphs/types.js';
 import { Ingestor } from '../../src/core/ingest/ingestor.js';
 import { listHosts } from '../../src/core/rrd/layout.js';
 import { RrdtoolWriter } from '../../src/core/rrd/rrdtool-writer.js';
@@ -233,7 +232,7 @@ describe('service and label graphs over hosts that come and go', () => {
   });
 
   it('lists the service graphs, draws them as PNG, and keeps the summaries out of the host list', async () => {
-    const listed = graphs.listAggregate({ service: 'shop', label: 'frontend' });
+    const listed = await graphs.listAggregate({ service: 'shop', label: 'frontend' });
     const keys = listed.flatMap((p) => p.groups.flatMap((g) => g.graphs.map((x) => `${p.plugin}/${x.key}`)));
     expect(keys).toEqual(expect.arrayContaining(['base/cpu', 'base/loadavg-1', 'base/traffic']));
     const png = await graphs.renderAggregatePng({ ...request('shop', 'frontend', 'cpu'), term: 'day' });

@@ -7,17 +7,6 @@ import {
   parseMetricRef,
   splitDef,
 } from './template.js';
-import type { GraphRequest } from './types.js';
-
-/** A service or one label of it: whose hosts a service-page graph sums. */
-export interface AggregateScope {
-  service: string;
-  /** Empty for the whole service. */
-  label: string;
-}
-
-/** A service-page graph: a plugin name (`base`, `nginx`) and a key, over a scope. */
-export interface AggregateGraphRequest extends Omit<GraphRequest, 'host' | 'hostname'>, AggregateScope {}
 
 /** What a per-item graph (traffic per interface) is called on a service page: every item summed. */
 export const ALL_ITEMS_LABEL = 'all';
