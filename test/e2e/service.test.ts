@@ -59,15 +59,15 @@ describe('service page', () => {
     expect(await page.locator('section.ranking tr.ranked').count()).toBe(3);
     await page.locator('section.service[data-service="Web"] h2 a.service-graphs').click();
     await page.waitForURL(/\/service\/Web$/);
-    expect(await page.locator('#service-name').innerText()).toBe('Web');
-    expect(await page.locator('#host-count').innerText()).toBe('4');
+    expect((await page.locator('#service-name').textContent())?.trim()).toBe('Web');
+    expect((await page.locator('#host-count').textContent())?.trim()).toBe('4');
     const graphs = page.locator('figure.graph img');
     expect(await graphs.count()).toBeGreaterThanOrEqual(8);
     await expectImagesDrawn(page, 12);
     // A label narrows the graphs and the ranking to its hosts.
     await page.locator('.label-nav a', { hasText: 'frontend' }).click();
     await page.waitForURL(/label=frontend/);
-    expect(await page.locator('#host-count').innerText()).toBe('3');
+    expect((await page.locator('#host-count').textContent())?.trim()).toBe('3');
     expect(await page.locator('section.ranking tr.ranked').count()).toBe(3);
     expect(await graphs.first().getAttribute('src')).toContain('label=frontend');
     // Terms and widths as on a host page; the label stays.
@@ -81,7 +81,7 @@ describe('service page', () => {
     // Another ranking: CPU busy, values in %.
     await page.locator('.ranking-by a', { hasText: 'CPU busy' }).click();
     await page.waitForURL(/by=cpu/);
-    expect(await page.locator('section.ranking h2').innerText()).toBe('Top hosts by CPU busy');
+    expect((await page.locator('section.ranking h2').textContent())?.trim()).toBe('Top hosts by CPU busy');
     const cpu = await page.locator('section.ranking td.value').allInnerTexts();
     expect(cpu).toHaveLength(3);
     for (const value of cpu) expect(value).toMatch(/^\d+(\.\d+)?%$/);
@@ -93,7 +93,7 @@ describe('service page', () => {
     // A ranked host's link opens its host page.
     await page.locator('section.ranking td.name a').first().click();
     await page.waitForURL(/\/host\//);
-    expect(await page.locator('#hostname').innerText()).toMatch(/^web-\d$/);
+    expect((await page.locator('#hostname').textContent())?.trim()).toMatch(/^web-\d$/);
     expect(errors).toEqual([]);
     await context.close();
   }, 120_000);
