@@ -19,11 +19,6 @@ export function isAggregated(graph: GraphTemplate): boolean {
   return graph.aggregate !== 'none';
 }
 
-/** The key a template graph has on a service page: per-item graphs lose their item. */
-export function aggregateKey(graph: GraphTemplate): string {
-  return graph.key;
-}
-
 /**
  * The service-page version of a template graph, with `{rrd …}` still to be resolved against the
  * scope's summary root (the scope's label takes the host's place in the layout):
@@ -80,5 +75,6 @@ export function aggregateGraph(template: PluginTemplate, graph: GraphTemplate): 
     `GPRINT:${HOSTS_VNAME}:MIN:Min\\:%4.0lf`,
     `GPRINT:${HOSTS_VNAME}:MAX:Max\\:%4.0lf\\l`,
   );
-  return { ...resolved, key: aggregateKey(graph), lines };
+  // Per-item graphs lose their item: one graph over every item has the template's key.
+  return { ...resolved, key: graph.key, lines };
 }
