@@ -98,6 +98,36 @@ export interface GraphTarget {
   onlyGraph?: boolean;
 }
 
+/**
+ * The graph name of a `…/<graph>.<ext>` URL and its range query, for host and service graphs
+ * alike; replies with 400/404 text and returns undefined.
+ */
+function graphFileAndRange(
+  context: RouteContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  extension: string,
+  optionalExtension: boolean,
+  kind: GraphKind,
+): { graph: string; range: RangeQuery } | undefined {
+  const { metrics } = context;
+  let graph = (request.params as { file: string }).file;
+  if (graph.endsWith(extension)) graph = graph.slice(0, -extension.length);
+  else if (!optionalExtension) {
+    metrics.renderErrors.inc({ kind, reason: 'not_found' });
+    textError(reply, 404, `404 Not Found: graph URLs end in ${extension}`);
+    return undefined;
+  }
+  try {
+    return { graph, range: parseRange(request.query as Record<string, unknown>, DEFAULT_PNG_WIDTH) };
+  } catch (error) {
+    if (!(error instanceof QueryError)) throw error;
+    metrics.renderErrors.inc({ kind, reason: 'bad_request' });
+    textError(reply, 400, `400 Bad Request: ${error.message}`);
+    return undefined;
+  }
+}
+
 /** Resolve `/graph/<host>/<plugin>/<graph>.<ext>`; replies with 400/404 text and returns undefined. */
 export async function graphTarget(
   context: RouteContext,
@@ -109,22 +139,9 @@ export async function graphTarget(
 ): Promise<GraphTarget | undefined> {
   const { metrics } = context;
   const params = request.params as { host: string; plugin: string; file: string };
-  let graph = params.file;
-  if (graph.endsWith(extension)) graph = graph.slice(0, -extension.length);
-  else if (!optionalExtension) {
-    metrics.renderErrors.inc({ kind, reason: 'not_found' });
-    textError(reply, 404, `404 Not Found: graph URLs end in ${extension}`);
-    return undefined;
-  }
-  let range: RangeQuery;
-  try {
-    range = parseRange(request.query as Record<string, unknown>, DEFAULT_PNG_WIDTH);
-  } catch (error) {
-    if (!(error instanceof QueryError)) throw error;
-    metrics.renderErrors.inc({ kind, reason: 'bad_request' });
-    textError(reply, 400, `400 Bad Request: ${error.message}`);
-    return undefined;
-  }
+  const parsed = graphFileAndRange(context, request, reply, extension, optionalExtension, kind);
+  if (!parsed) return undefined;
+  const { graph, range } = parsed;
   if (graph === '' || params.plugin === '') {
     metrics.renderErrors.inc({ kind, reason: 'not_found' });
     textError(reply, 404, '404 Not Found: empty plugin or graph name');
@@ -152,24 +169,10 @@ export function serviceGraphTarget(
   optionalExtension: boolean,
   kind: GraphKind,
 ): AggregateGraphRequest | undefined {
-  const { metrics } = context;
   const params = request.params as { service: string; plugin: string; file: string };
-  let graph = params.file;
-  if (graph.endsWith(extension)) graph = graph.slice(0, -extension.length);
-  else if (!optionalExtension) {
-    metrics.renderErrors.inc({ kind, reason: 'not_found' });
-    textError(reply, 404, `404 Not Found: graph URLs end in ${extension}`);
-    return undefined;
-  }
-  let range: RangeQuery;
-  try {
-    range = parseRange(request.query as Record<string, unknown>, DEFAULT_PNG_WIDTH);
-  } catch (error) {
-    if (!(error instanceof QueryError)) throw error;
-    metrics.renderErrors.inc({ kind, reason: 'bad_request' });
-    textError(reply, 400, `400 Bad Request: ${error.message}`);
-    return undefined;
-  }
+  const parsed = graphFileAndRange(context, request, reply, extension, optionalExtension, kind);
+  if (!parsed) return undefined;
+  const { graph, range } = parsed;
   const out: AggregateGraphRequest = {
     service: params.service,
     label: single((request.query as Record<string, unknown>).label) ?? '',
