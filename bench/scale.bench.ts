@@ -22,6 +22,7 @@ import amqp from 'amqplib';
 import mqtt, { type MqttClient } from 'mqtt';
 import { topicForHost } from '../src/core/protocol/host.js';
 import { createArguments, hostDirectory, rrdFilePath } from '../src/core/rrd/layout.js';
+import { RrdcachedClient } from '../src/core/rrd/rrdcached.js';
 import { type RunningKurado, spawnKurado } from '../test/helpers/cli.js';
 import { PrivateVhost, requireRabbitMqtt } from '../test/helpers/rabbitmq.js';
 import { RrdReader } from '../test/helpers/rrd-assert.js';
@@ -366,6 +367,15 @@ async function run(nodes: number, root: string): Promise<RunResult> {
     const own = process.cpuUsage(ownCpuBefore);
     cpu['load generator + lag probes (bench process)'] = (own.user + own.system) / 1e6;
     const loadAfter = loadavg();
+    // Write every node's queued values to disk with its write threads first (after the CPU was
+    // measured): reading back file by file would otherwise flush them one at a time.
+    for (const node of storageNodes) {
+      const client = new RrdcachedClient(node.address);
+      await client.flushAll();
+      while ((await client.stats()).QueueLength! > 0)
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+      await client.close();
+    }
     let lost = await missing();
     for (let attempt = 0; lost > 0 && attempt < 6; attempt++) {
       await new Promise((resolve) => setTimeout(resolve, 10_000));
