@@ -369,13 +369,23 @@ async function run(nodes: number, root: string): Promise<RunResult> {
     const loadAfter = loadavg();
     // Write every node's queued values to disk with its write threads first (after the CPU was
     // measured): reading back file by file would otherwise flush them one at a time.
-    for (const node of storageNodes) {
-      const client = new RrdcachedClient(node.address);
-      await client.flushAll();
-      while ((await client.stats()).QueueLength! > 0)
+    // How fast that goes is what bounds a node's files: rrdcached writes each file every -w s.
+    const flushStart = Date.now();
+    const clients = storageNodes.map((node) => new RrdcachedClient(node.address));
+    const queued = (await Promise.all(clients.map((client) => client.stats()))).reduce(
+      (sum, stats) => sum + (stats.QueueLength ?? 0),
+      0,
+    );
+    await Promise.all(clients.map((client) => client.flushAll()));
+    for (const client of clients) {
+      while (((await client.stats()).QueueLength ?? 0) > 0)
         await new Promise((resolve) => setTimeout(resolve, 1000));
       await client.close();
     }
+    const flushSeconds = (Date.now() - flushStart) / 1000;
+    console.log(
+      `  FLUSHALL: ${queued} files with queued values written in ${flushSeconds.toFixed(0)} s (${(queued / flushSeconds).toFixed(0)} files/s over ${nodes} node(s))`,
+    );
     let lost = await missing();
     for (let attempt = 0; lost > 0 && attempt < 6; attempt++) {
       await new Promise((resolve) => setTimeout(resolve, 10_000));
