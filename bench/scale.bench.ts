@@ -372,17 +372,21 @@ async function run(nodes: number, root: string): Promise<RunResult> {
     // How fast that goes is what bounds a node's files: rrdcached writes each file every -w s.
     const flushStart = Date.now();
     const clients = storageNodes.map((node) => new RrdcachedClient(node.address));
-    const queued = (await Promise.all(clients.map((client) => client.stats()))).reduce(
-      (sum, stats) => sum + (stats.QueueLength ?? 0),
-      0,
-    );
+    // UpdatesWritten counts file writes (each with all of a file's queued values).
+    const written = async () =>
+      (await Promise.all(clients.map((client) => client.stats()))).reduce(
+        (sum, stats) => sum + (stats.UpdatesWritten ?? 0),
+        0,
+      );
+    const writtenBefore = await written();
     await Promise.all(clients.map((client) => client.flushAll()));
     for (const client of clients) {
       while (((await client.stats()).QueueLength ?? 0) > 0)
         await new Promise((resolve) => setTimeout(resolve, 1000));
-      await client.close();
     }
     const flushSeconds = (Date.now() - flushStart) / 1000;
+    const queued = (await written()) - writtenBefore;
+    for (const client of clients) await client.close();
     console.log(
       `  FLUSHALL: ${queued} files with queued values written in ${flushSeconds.toFixed(0)} s (${(queued / flushSeconds).toFixed(0)} files/s over ${nodes} node(s))`,
     );
