@@ -13,8 +13,8 @@
  *
  *   npm run bench -- up [--minutes 5] [--agents 1000] [--metrics 50]
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import mqtt, { type MqttClient } from 'mqtt';
@@ -151,10 +151,16 @@ try {
     maxCachedRss = Math.max(maxCachedRss, rssMb(cachedPid));
   }, 500);
   const cpuAtStart = cpuSeconds(upPid);
+  const cachedCpuAtStart = cachedPid === undefined ? 0 : cpuSeconds(cachedPid);
   const progress = setInterval(() => {
     console.log(
-      `  ${((Date.now() - startMs) / 1000).toFixed(0)} s: PUBACK outstanding ${unacknowledged}, not yet readable ${outstanding.size}, agent disconnects ${disconnects}, up RSS ${rssMb(upPid).toFixed(0)} MB`,
+      `  ${((Date.now() - startMs) / 1000).toFixed(0)} s: awaiting PUBACK ${unacknowledged}, not yet readable ${outstanding.size}, agent disconnects ${disconnects}, up RSS ${rssMb(upPid).toFixed(0)} MB; probe fetch p50/max ${percentile(
+        fetchMs.sort((a, b) => a - b),
+        50,
+      )}/${fetchMs.at(-1)} ms, polling pass max ${Math.max(0, ...passMs)} ms`,
     );
+    fetchMs = [];
+    passMs = [];
   }, 15_000);
 
   interface Probe {
@@ -167,6 +173,9 @@ try {
   }
   const probes: Probe[] = [];
   const outstanding = new Set<Probe>();
+  /** Durations of the probe fetches and of whole polling passes since the last progress line. */
+  let fetchMs: number[] = [];
+  let passMs: number[] = [];
   let publishErrors = 0;
   let unacknowledged = 0;
   let publishing = true;
@@ -178,14 +187,17 @@ try {
     while (publishing || outstanding.size > 0) {
       const passStarted = Date.now();
       for (const probe of [...outstanding]) {
+        const fetchStarted = Date.now();
         const rows = await probeReader
           .fetch(probe.file, probe.timestamp - 60, probe.timestamp)
           .catch(() => new Map<number, number | null>());
+        fetchMs.push(Date.now() - fetchStarted);
         if (rows.get(probe.timestamp) === probe.value) {
           probe.lagMs = Date.now() - probe.publishedAt;
           outstanding.delete(probe);
         }
       }
+      passMs.push(Date.now() - passStarted);
       if (!publishing && Date.now() - lastPublishAt > SETTLE_MS) break;
       await sleep(Math.max(0, 100 - (Date.now() - passStarted)));
     }
@@ -236,6 +248,8 @@ try {
   publishing = false;
   await poller;
   const cpuUsed = cpuSeconds(upPid) - cpuAtStart;
+  const cachedCpuUsed = cachedPid === undefined ? Number.NaN : cpuSeconds(cachedPid) - cachedCpuAtStart;
+  const fileBytes = statSync(path.join(dataDir, hostOf(0), 'bench', `${metricName(0)}.gauge.rrd`)).size;
   clearInterval(sampler);
   clearInterval(progress);
 
@@ -278,6 +292,7 @@ try {
     return `minute ${minute + 1}: p50 ${percentile(minuteLags, 50).toFixed(2)} s, p95 ${percentile(minuteLags, 95).toFixed(2)} s, max ${(minuteLags.at(-1) ?? Number.NaN).toFixed(2)} s, RSS ${rssByMinute[minute]?.toFixed(0)} MB`;
   });
   const p95 = percentile(lags, 95);
+  const disconnectsDuringRun = disconnects;
   const code = await up.stop('SIGTERM');
   const summary = up
     .logs()
@@ -287,11 +302,13 @@ try {
     [
       `kurado up with ${AGENTS} agents (one MQTT connection each) × ${METRICS} metrics, one message per agent per minute, ${MINUTES} minutes: ${expected} values, ${AGENTS * METRICS} files`,
       `up RSS: after connecting ${rssAfterConnect.toFixed(0)} MB, max ${maxRss.toFixed(0)} MB (target ≤ ${TARGET_RSS_MB} MB); its rrdcached max ${maxCachedRss.toFixed(0)} MB`,
-      `up CPU: ${cpuUsed.toFixed(1)} s over the run = ${((cpuUsed / expected) * 1e6).toFixed(1)} µs per value`,
+      `CPU over the run: up ${cpuUsed.toFixed(1)} s (${((cpuUsed / expected) * 1e6).toFixed(1)} µs per value), its rrdcached ${cachedCpuUsed.toFixed(1)} s; the first minute created ${AGENTS * METRICS} files of ${(fileBytes / 1024).toFixed(0)} KiB = ${((AGENTS * METRICS * fileBytes) / 2 ** 30).toFixed(1)} GiB; load average at the end ${loadavg()
+        .map((load) => load.toFixed(1))
+        .join(' ')}`,
       `publish → readable (rrdtool fetch --daemon shows the value), one sampled file per message, ${lags.length} messages: p50 ${percentile(lags, 50).toFixed(2)} s, p95 ${p95.toFixed(2)} s, max ${(lags.at(-1) ?? Number.NaN).toFixed(2)} s (target p95 ≤ ${TARGET_P95_S} s); never readable within ${SETTLE_MS / 1000} s: ${neverReadable}`,
       ...perMinute.map((line) => `  ${line}`),
       `values lost: ${lost} of ${expected} (every file fetched back in ${checkSeconds.toFixed(0)} s)${lostExamples.length > 0 ? `, e.g. ${lostExamples.join('; ')}` : ''}`,
-      `publish errors ${publishErrors}, never acknowledged ${unacknowledged}, agent disconnects ${disconnects}; up exit ${code}`,
+      `publish errors ${publishErrors}, never acknowledged ${unacknowledged}, agent disconnects during the run ${disconnectsDuringRun}; up exit ${code} after SIGTERM`,
       ...problems(up.logs()),
       ...summary.map((line) => `up's summary: ${line}`),
     ].join('\n'),

@@ -1,9 +1,9 @@
 /**
  * `kurado serve` speed, on the real parts (SQLite store, rrdcached, RRD files from the real
  * writer, rrdtool pool), with 3,000+ listed hosts:
- * - fleet page: server time to build the HTML for every host with its status and gzip it
+ * - fleet page: server time to build one page (up to 500 hosts) with the statuses and gzip it
  *   (fastify inject, so no network or browser is counted); target ≤ 300 ms; and the page load
- *   in Chromium (HTML, CSS, JS, first layout of 3,000 rows);
+ *   in Chromium (HTML, CSS, JS, first layout of its rows);
  * - host page: Chromium loads the page and every base graph PNG (fresh browser context each run,
  *   so nothing comes from a cache); target ≤ 1.5 s;
  * - one PNG: server time per graph, as a baseline for the host page figure.

@@ -114,6 +114,31 @@ export function graphDataUrl(address: string, plugin: string, graph: string, par
   return `/api/graph/${encodeSegment(address)}/${encodeSegment(plugin)}/${encodeSegment(graph)}${queryString(params)}`;
 }
 
+/** The service page (`label` in `params` narrows it to one label). */
+export function serviceUrl(service: string, params: Params = {}): string {
+  return `/service/${encodeSegment(service)}${queryString(params)}`;
+}
+
+/** A service-page graph as PNG (`label` in `params` for one label). */
+export function serviceGraphPngUrl(
+  service: string,
+  plugin: string,
+  graph: string,
+  params: Params = {},
+): string {
+  return `/service-graph/${encodeSegment(service)}/${encodeSegment(plugin)}/${encodeSegment(graph)}.png${queryString(params)}`;
+}
+
+/** The numbers of a service-page graph. */
+export function serviceGraphDataUrl(
+  service: string,
+  plugin: string,
+  graph: string,
+  params: Params = {},
+): string {
+  return `/api/service-graph/${encodeSegment(service)}/${encodeSegment(plugin)}/${encodeSegment(graph)}${queryString(params)}`;
+}
+
 export class QueryError extends Error {
   override name = 'QueryError';
 }

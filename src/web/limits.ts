@@ -20,6 +20,12 @@ export interface WebLimits {
   pageSize: number;
   /** Hosts per fleet page (`limit` may ask for fewer); at most hostsPerRequest, so one status request refreshes a page. */
   fleetPageSize: number;
+  /**
+   * How long the fleet page reuses one read of every host and status (ms; 0 = every request
+   * reads): each page needs the whole fleet (sidebar, counts, order), so viewers paging through
+   * or reloading a fleet of 20,000 hosts cost one read per this time, not one per request.
+   */
+  fleetSnapshotMs: number;
   /** Meta entries in one /api/hosts/<host> answer and on one host page. */
   metaPerHost: number;
   /** Warnings in one /api/hosts/<host> answer and on one host page. */
@@ -43,12 +49,32 @@ export const DEFAULT_WEB_LIMITS: WebLimits = {
   queryValueLength: 1024,
   pageSize: 1000,
   fleetPageSize: 500,
+  fleetSnapshotMs: 5000,
   metaPerHost: 1000,
   warningsPerHost: 200,
   valueLength: 4096,
   rendersPerClient: 64,
   auth: {},
 };
+
+/**
+ * The value of `read`, reused for `ttlMs` after it was read; callers arriving while a read is
+ * under way share it. A failed read is not kept.
+ */
+export function reusedFor<T>(ttlMs: number, read: () => Promise<T>, nowMs: () => number = Date.now) {
+  let kept: { at: number; value: Promise<T> } | undefined;
+  return (): Promise<T> => {
+    const now = nowMs();
+    if (kept && now - kept.at < ttlMs) return kept.value;
+    const value = read();
+    const entry = { at: now, value };
+    kept = entry;
+    value.catch(() => {
+      if (kept === entry) kept = undefined;
+    });
+    return value;
+  };
+}
 
 /** The first `max` items and whether any were left out. */
 export function capped<T>(items: T[], max: number): { items: T[]; truncated: boolean } {

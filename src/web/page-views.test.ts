@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { rankHosts, rankingMetric } from '../core/aggregate/rankings.js';
 import type { PluginGraphs } from '../core/graphs/types.js';
 import { type HostRecord, type HostStatusReport, STALE_AFTER_SECONDS } from '../core/store/types.js';
 import { COMPARE_WIDTHS, DEFAULT_PAGE_WIDTH, localInputValue, type RangeQuery, WIDTHS } from './format.js';
-import { compareView, fleetView, graphView, hostView, staleAgentNotice } from './page-views.js';
+import { compareView, fleetView, graphView, hostView, serviceView, staleAgentNotice } from './page-views.js';
 
 const NOW = 1_800_000_000;
 const DAY: RangeQuery = { term: 'day', width: DEFAULT_PAGE_WIDTH, height: 100 };
@@ -288,5 +289,61 @@ describe('compareView', () => {
     });
     expect(view.plugin).toBe('nginx:80');
     expect(view.rows).toEqual([]);
+  });
+});
+
+const noRanking = rankHosts([], [], rankingMetric('load'), NOW, 10);
+
+describe('serviceView', () => {
+  const hosts = [
+    host('10.0.0.1', { label: 'web' }),
+    host('10.0.0.2', { label: 'web' }),
+    host('10.0.0.3', { label: 'db' }),
+    host('10.0.0.4'),
+  ];
+  const statuses = new Map([
+    ['10.0.0.1', report('ok')],
+    ['10.0.0.2', report('critical', 'base not received')],
+    ['10.0.0.3', report('ok')],
+  ]);
+
+  it('counts the hosts of the service or label and links every label, keeping term and width', () => {
+    const all = serviceView({
+      service: 'shop',
+      hosts,
+      label: '',
+      range: DAY,
+      listed: [BASE_GRAPHS],
+      statuses,
+      now: NOW,
+      ranking: noRanking,
+    });
+    expect(all.hostCount).toBe(4);
+    expect(all.counts).toEqual({ ok: 2, warn: 0, critical: 1, unknown: 1 });
+    expect(all.labels.map((l) => [l.name, l.active])).toEqual([
+      ['all hosts', true],
+      ['db', false],
+      ['web', false],
+    ]);
+    const week = { ...DAY, term: 'week' as const, width: 700 };
+    const web = serviceView({
+      service: 'shop',
+      hosts,
+      label: 'web',
+      range: week,
+      listed: [BASE_GRAPHS],
+      statuses,
+      now: NOW,
+      ranking: noRanking,
+    });
+    expect(web.hostCount).toBe(2);
+    expect(web.labels.find((l) => l.name === 'db')?.url).toBe('/service/shop?term=week&width=700&label=db');
+    expect(web.plugins[0]?.groups[0]?.graphs[0]?.src).toBe(
+      '/service-graph/shop/base/cpu.png?term=week&width=700&label=web',
+    );
+    expect(web.hiddenFields).toEqual([
+      { name: 'width', value: 700 },
+      { name: 'label', value: 'web' },
+    ]);
   });
 });

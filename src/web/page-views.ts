@@ -3,6 +3,8 @@
  * functions of their input (no store, no server), so every page's content is tested directly.
  */
 import { createHash } from 'node:crypto';
+import { formatRankingValue } from '../core/aggregate/ranking-format.js';
+import { RANKING_METRICS, type Ranking } from '../core/aggregate/rankings.js';
 import type { PluginGraphs, Term } from '../core/graphs/types.js';
 import { BASE_PLUGIN, baseState } from '../core/store/status.js';
 import {
@@ -28,6 +30,9 @@ import {
   queryString,
   type RangeQuery,
   rangeParams,
+  serviceGraphDataUrl,
+  serviceGraphPngUrl,
+  serviceUrl,
   shortPlugin,
   TERM_BUTTONS,
   WIDTHS,
@@ -216,6 +221,7 @@ export function fleetView(hosts: HostRecord[], statuses: Map<string, HostStatusR
     statusLabel: STATUS_LABEL,
     maxCompare: MAX_COMPARE_HOSTS,
     queryString,
+    serviceUrl,
   };
 }
 
@@ -343,6 +349,7 @@ export function hostView(input: HostPageInput) {
     ...pickerValues(range, input.now),
     fleetUrl: `/${queryString({ service: host.service })}`,
     apiUrl: `/api/hosts/${encodeURIComponent(host.address)}/graphs${queryString(params)}`,
+    serviceUrl: serviceUrl(host.service, { label: host.label || undefined }),
   };
 }
 
@@ -376,6 +383,127 @@ export function graphView(
       data: graphDataUrl(host.address, plugin, graph, { term: t.term }),
     })),
     widths: WIDTHS.map((width) => ({ width, url: here(width), active: range.width === width })),
+  };
+}
+
+/* ---------- rankings ---------- */
+
+/** The rows of a ranking table: value, link to the host page, sparkline PNG of the last 4 hours. */
+export function rankingRows(ranking: Ranking) {
+  const { metric } = ranking;
+  return ranking.top.map((entry, index) => ({
+    rank: index + 1,
+    address: entry.host.address,
+    hostname: entry.host.hostname,
+    service: entry.host.service,
+    label: entry.host.label,
+    value: entry.value,
+    text: formatRankingValue(entry.value, metric.unit),
+    url: hostUrl(entry.host.address, metric.plugin === 'base' ? {} : { plugin: entry.plugin }),
+    sparkline: metric.graph
+      ? graphPngUrl(entry.host.address, entry.plugin, metric.graph, {
+          term: '4hours',
+          width: 120,
+          height: 40,
+          sparkline: 1,
+        })
+      : undefined,
+  }));
+}
+
+/** The ranking section of the fleet and service pages (`here` builds the page's URL for a `by`). */
+export function rankingView(ranking: Ranking, here: (by: string) => string, apiUrl: string) {
+  return {
+    by: ranking.metric.key,
+    title: ranking.metric.title,
+    choices: [
+      ...RANKING_METRICS.map((m) => ({ key: m.key, title: m.title })),
+      ...(RANKING_METRICS.some((m) => m.key === ranking.metric.key)
+        ? []
+        : [{ key: ranking.metric.key, title: ranking.metric.title }]),
+    ].map((choice) => ({ ...choice, url: here(choice.key), selected: choice.key === ranking.metric.key })),
+    rows: rankingRows(ranking),
+    hosts: ranking.hosts,
+    missing: ranking.missing,
+    apiUrl,
+  };
+}
+
+/* ---------- service ---------- */
+
+export interface ServicePageInput {
+  service: string;
+  /** Hosts of the service (its labels come from them). */
+  hosts: HostRecord[];
+  /** The `label=` asked for ('' = the whole service). */
+  label: string;
+  range: RangeQuery;
+  listed: PluginGraphs[];
+  statuses: Map<string, HostStatusReport>;
+  now: number;
+  ranking: Ranking;
+}
+
+/**
+ * The service page: the service's (or one label's) graphs over all its hosts, with the same
+ * terms, custom range and widths as a host page, and a link per label.
+ */
+export function serviceView(input: ServicePageInput) {
+  const { service, label, range } = input;
+  const members = input.hosts.filter((h) => label === '' || h.label === label);
+  const labelNames = [...new Set(input.hosts.map((h) => h.label).filter(Boolean))].sort(byName);
+  const params = { ...rangeParams(range), width: range.width, label: label || undefined };
+  const here = (extra: Params) =>
+    serviceUrl(service, {
+      ...rangeParams(range),
+      width: range.width === DEFAULT_PAGE_WIDTH ? undefined : range.width,
+      label: label || undefined,
+      ...extra,
+    });
+  const counts: Record<HostStatus, number> = { ok: 0, warn: 0, critical: 0, unknown: 0 };
+  for (const host of members) counts[input.statuses.get(host.address)?.status ?? 'unknown']++;
+  return {
+    title: `${label ? `${service} / ${label}` : service} - Kurado`,
+    service,
+    label,
+    hostCount: members.length,
+    counts,
+    statusLabel: STATUS_LABEL,
+    labels: [
+      { name: 'all hosts', url: here({ label: undefined }), active: label === '' },
+      ...labelNames.map((name) => ({ name, url: here({ label: name }), active: label === name })),
+    ],
+    plugins: input.listed.map((entry) => ({
+      plugin: entry.plugin,
+      id: anchorId('plugin', entry.plugin),
+      groups: entry.groups.map((group) => ({
+        title: group.title,
+        graphs: group.graphs.map((graph) => ({
+          key: graph.key,
+          title: graph.title,
+          src: serviceGraphPngUrl(service, entry.plugin, graph.key, params),
+          data: serviceGraphDataUrl(service, entry.plugin, graph.key, {
+            ...rangeParams(range),
+            label: label || undefined,
+          }),
+        })),
+      })),
+    })),
+    range,
+    ...rangeChoices(range, WIDTHS, here),
+    ...pickerValues(range, input.now),
+    formAction: serviceUrl(service),
+    hiddenFields: [
+      { name: 'width', value: range.width },
+      ...(label ? [{ name: 'label', value: label }] : []),
+    ],
+    ranking: rankingView(
+      input.ranking,
+      (by) => `${here({ by: by === 'load' ? undefined : by })}#ranking`,
+      `/api/top${queryString({ service, label: label || undefined, by: input.ranking.metric.key })}`,
+    ),
+    fleetUrl: `/${queryString({ service })}`,
+    apiUrl: `/api/services/${encodeURIComponent(service)}/graphs${queryString({ ...params, width: range.width })}`,
   };
 }
 

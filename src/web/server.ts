@@ -17,6 +17,7 @@ import { registerApiRoutes } from './routes/api.js';
 import { registerGraphPngRoute } from './routes/graph-png.js';
 import { registerMetricsRoutes } from './routes/metrics.js';
 import { registerPageRoutes } from './routes/pages.js';
+import { registerRankingRoutes } from './routes/rankings.js';
 import { type RouteContext, textError } from './routes/shared.js';
 
 export interface WebServerOptions {
@@ -215,6 +216,7 @@ export async function createWebServer(options: WebServerOptions): Promise<Fastif
   registerPageRoutes(app, context);
   registerGraphPngRoute(app, context);
   registerApiRoutes(app, context);
+  registerRankingRoutes(app, context);
   registerMetricsRoutes(app, context);
 
   app.setNotFoundHandler(async (request, reply) => {

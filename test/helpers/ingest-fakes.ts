@@ -244,11 +244,13 @@ export class FakeStorageNode {
         this.pings++;
         if (this.down) throw new Error(`rrdcached at ${name} unreachable`);
       },
-      list: async (directory: string) =>
-        [...this.writer.files.keys()]
+      list: async (directory: string) => {
+        if (this.down) throw new Error(`rrdcached at ${name} unreachable`);
+        return [...this.writer.files.keys()]
           .map((file) => file.slice(dataDir.length + 1))
           .filter((file) => file.startsWith(`${directory}/`))
-          .map((file) => file.slice(directory.length + 1)),
+          .map((file) => file.slice(directory.length + 1));
+      },
     };
   }
 }

@@ -8,7 +8,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import { summaryUpdates } from '../../src/core/aggregate/aggregator.js';
+import { aggregateSpecs, summarize } from '../../src/core/aggregate/summary.js';
 import type { KuradoConfig } from '../../src/core/config.js';
+import { loadTemplates } from '../../src/core/graphs/loader.js';
 import { createGraphService, type KuradoGraphService } from '../../src/core/graphs/service.js';
 import { readServerList } from '../../src/core/hosts/server-list.js';
 import type { DsType, MetaValue } from '../../src/core/protocol/types.js';
@@ -16,7 +19,7 @@ import { rrdFilePath } from '../../src/core/rrd/layout.js';
 import type { RrdUpdate } from '../../src/core/rrd/types.js';
 import { createRrdWriter } from '../../src/core/rrd/writer.js';
 import { openStore } from '../../src/core/store/index.js';
-import type { HostRecord, MetaStore } from '../../src/core/store/types.js';
+import type { HostRecord, LatestValues, LatestValuesRow, MetaStore } from '../../src/core/store/types.js';
 import { createWebServer } from '../../src/web/server.js';
 import { type PrivateRrdcached, startRrdcached } from './rrdcached.js';
 
@@ -235,8 +238,14 @@ export async function startWebFixture(options: FixtureOptions = {}): Promise<Web
   const writer = createRrdWriter({ dataDir, rrdcached: rrdcached.address });
   const dataHosts = hosts.filter((h) => h.data);
   const counters = new Map<string, Map<string, number>>();
+  // The service summaries `receive` would write once a minute, from the same latest values.
+  const specs = aggregateSpecs(loadTemplates());
+  let latest = new Map<string, LatestValues>();
+  let previous = new Map<string, LatestValues>();
   for (let t = end - hours * 3600; t <= end; t += 60) {
     const updates: RrdUpdate[] = [];
+    previous = latest;
+    latest = new Map();
     dataHosts.forEach((h, index) => {
       let state = counters.get(h.address);
       if (!state) {
@@ -250,8 +259,20 @@ export async function startWebFixture(options: FixtureOptions = {}): Promise<Web
           timestamp: t,
           value,
         });
+        const key = `${h.address}\u0000${plugin}`;
+        let entry = latest.get(key);
+        if (!entry) {
+          entry = { host: h.address, plugin, at: t, values: {} };
+          latest.set(key, entry);
+        }
+        entry.values[`${name}.${type}`] = [value, t];
       }
     });
+    const rows: LatestValuesRow[] = [...latest].map(([key, entry]) => {
+      const before = previous.get(key);
+      return before ? { ...entry, previous: { at: before.at, values: before.values } } : entry;
+    });
+    updates.push(...summaryUpdates(dataDir, summarize(hosts, rows, specs, t), t));
     const report = await writer.write(updates);
     if (report.failed.length > 0) {
       throw new Error(
@@ -276,6 +297,24 @@ export async function startWebFixture(options: FixtureOptions = {}): Promise<Web
     name: 'server',
     value: 'nginx/1.22.1',
     timestamp: now,
+  });
+  // The newest values as the Ingestor would have stored them (rankings read them); a critical
+  // host's agent stopped, so it has none of the last minutes.
+  const reporting = (values: Iterable<LatestValues>) =>
+    [...values].filter((l) => dataHosts.find((h) => h.address === l.host)?.state !== 'critical');
+  await store.writeBatch({
+    meta: [],
+    warnings: [],
+    received: [],
+    receivedAt: end,
+    latest: reporting(previous.values()),
+  });
+  await store.writeBatch({
+    meta: [],
+    warnings: [],
+    received: [],
+    receivedAt: end,
+    latest: reporting(latest.values()),
   });
   const fresh = dataHosts.filter((h) => h.state !== 'critical');
   await store.writeBatch({

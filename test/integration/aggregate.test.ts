@@ -12,10 +12,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Aggregator } from '../../src/core/aggregate/aggregator.js';
 import { aggregateSpecs } from '../../src/core/aggregate/summary.js';
-import type { AggregateGraphRequest } from '../../src/core/graphs/aggregate.js';
 import { loadTemplates } from '../../src/core/graphs/loader.js';
 import { createGraphService, type KuradoGraphService } from '../../src/core/graphs/service.js';
-import type { GraphData } from '../../src/core/graphs/types.js';
+import type { AggregateGraphRequest, GraphData } from '../../src/core/graphs/types.js';
 import { Ingestor } from '../../src/core/ingest/ingestor.js';
 import { listHosts } from '../../src/core/rrd/layout.js';
 import { RrdtoolWriter } from '../../src/core/rrd/rrdtool-writer.js';
@@ -104,19 +103,26 @@ function counting(service: string, label: string, minute: number, counters: bool
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 
 /** The CLI from the sources, stdout a pipe. */
-function kurado(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stderr: string }> {
+function kurado(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bin/dev.js'), ...args], {
       cwd: ROOT,
       env: { ...process.env, KURADO_CONFIG: '', KURADO_GRAPHS_DIR: '', ...env },
-      stdio: ['ignore', 'ignore', 'pipe'],
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
+    let stdout = '';
     let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
     child.stderr.on('data', (chunk: Buffer) => {
       stderr += chunk.toString();
     });
     child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stderr }));
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
 
@@ -233,7 +239,7 @@ describe('service and label graphs over hosts that come and go', () => {
   });
 
   it('lists the service graphs, draws them as PNG, and keeps the summaries out of the host list', async () => {
-    const listed = graphs.listAggregate({ service: 'shop', label: 'frontend' });
+    const listed = await graphs.listAggregate({ service: 'shop', label: 'frontend' });
     const keys = listed.flatMap((p) => p.groups.flatMap((g) => g.graphs.map((x) => `${p.plugin}/${x.key}`)));
     expect(keys).toEqual(expect.arrayContaining(['base/cpu', 'base/loadavg-1', 'base/traffic']));
     const png = await graphs.renderAggregatePng({ ...request('shop', 'frontend', 'cpu'), term: 'day' });
@@ -265,5 +271,44 @@ describe('service and label graphs over hosts that come and go', () => {
     const noService = await kurado(['graph', 'render', '--label', 'frontend', 'cpu', '--out', out], env);
     expect(noService.code).toBe(2);
     expect(noService.stderr).toMatch(/--service/);
+  }, 60_000);
+
+  it('kurado top ranks the hosts of a service by their latest values, ties by name, silent hosts left out', async () => {
+    const env = { KURADO_DATA_DIR: dataDir, KURADO_STORE_URL: `sqlite:${path.join(dataDir, 'kurado.db')}` };
+    const now = Math.floor(Date.now() / 1000) - 10;
+    const load = (host: string, value: number) => ({
+      host,
+      plugin: 'base',
+      at: now,
+      values: { 'loadavg-1.gauge': [value, now] as [number, number] },
+    });
+    // 10.0.0.2 and 10.0.0.3 tie; 10.0.0.1's values are the old ones (silent since the fixture).
+    await store.writeBatch({
+      meta: [],
+      warnings: [],
+      received: [],
+      receivedAt: now,
+      latest: [load('10.0.0.2', 2.5), load('10.0.0.3', 2.5), load('10.0.0.4', 9)],
+    });
+    const json = await kurado(['top', '--service', 'shop', '--by', 'load', '--json'], env);
+    expect(json.stderr).toBe('');
+    expect(json.code).toBe(0);
+    const ranking = JSON.parse(json.stdout) as {
+      hosts: number;
+      missing: number;
+      top: { address: string; value: number }[];
+    };
+    expect(ranking.top.map((r) => [r.address, r.value])).toEqual([
+      ['10.0.0.2', 2.5],
+      ['10.0.0.3', 2.5],
+    ]);
+    expect(ranking).toMatchObject({ hosts: 3, missing: 1 });
+    const table = await kurado(['top', '--service', 'shop', '--by', 'load'], env);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(/Load average \(1 min\)/);
+    expect(table.stdout).toMatch(/2 of 3 hosts shown; 1 without data/);
+    const bad = await kurado(['top', '--by', 'heat'], env);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/unknown ranking "heat"/);
   }, 60_000);
 });

@@ -8,10 +8,16 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Aggregator } from '../../src/core/aggregate/aggregator.js';
+import { aggregateSpecs } from '../../src/core/aggregate/summary.js';
+import { loadTemplates } from '../../src/core/graphs/loader.js';
+import { createGraphService } from '../../src/core/graphs/service.js';
 import { type InboundMessage, Ingestor } from '../../src/core/ingest/ingestor.js';
+import { AGGREGATES_DIRECTORY } from '../../src/core/protocol/host.js';
 import { rrdFilePath } from '../../src/core/rrd/layout.js';
 import { RrdcachedClient } from '../../src/core/rrd/rrdcached.js';
 import { openShardedStorage, type ShardedStorage } from '../../src/core/storage/sharded.js';
+import { ShardedTree } from '../../src/core/storage/sharded-tree.js';
 import { openStore } from '../../src/core/store/index.js';
 import type { MetaStore } from '../../src/core/store/types.js';
 import { type PrivateRrdcached, startRrdcached } from '../helpers/rrdcached.js';
@@ -112,6 +118,66 @@ describe('sharded storage over three rrdcached nodes (TCP)', () => {
       expect(values).toEqual([1, 2, 3]);
     } finally {
       await reader.close();
+    }
+  });
+
+  it('writes the service summaries to one node and draws the service graphs from there', async () => {
+    const hosts = Array.from({ length: 6 }, (_, i) => `10.0.1.${i + 1}`);
+    await store.upsertHosts(
+      hosts.map((address) => ({
+        address,
+        hostname: address,
+        comments: '',
+        service: 'shop',
+        label: '',
+        role: 'web',
+        plugins: ['base'],
+        origin: 'import' as const,
+      })),
+    );
+    const minute = 50;
+    await ingestor.ingest(hosts.map((host) => message(host, minute)));
+    const at = NOW - 3600 + minute * 60;
+    const aggregator = new Aggregator({
+      dataDir,
+      store,
+      writer: storage.writer,
+      storage,
+      specs: aggregateSpecs(loadTemplates()),
+      now: () => (at + 25) * 1000,
+    });
+    const report = await aggregator.runOnce();
+    expect(report.values).toBeGreaterThan(0);
+    const summaryNode = (await store.storageAssignments()).get(AGGREGATES_DIRECTORY);
+    expect(summaryNode).toMatch(/^rrd[123]$/);
+    expect(existsSync(dataDir)).toBe(false);
+    const tree = new ShardedTree(
+      nodes.map((node, index) => ({ name: `rrd${index + 1}`, rrdcached: node.address })),
+      store,
+    );
+    const graphs = createGraphService({ dataDir, tree, poolSize: 1, now: () => NOW });
+    try {
+      expect((await graphs.listAggregate({ service: 'shop', label: '' })).map((p) => p.plugin)).toEqual([
+        'base',
+      ]);
+      const data = await graphs.exportAggregateData({
+        service: 'shop',
+        label: '',
+        plugin: 'base',
+        graph: 'loadavg-1',
+        term: 'custom',
+        from: at - 600,
+        to: at + 600,
+        width: 500,
+        height: 100,
+      });
+      const load = data.legends.indexOf('Load Average');
+      const row = data.rows.find((r) => r.timestamp === at - (at % 60));
+      // Six hosts, each sending loadavg-1 = minute.
+      expect(row?.values[load]).toBeCloseTo(6 * minute, 6);
+    } finally {
+      await graphs.close();
+      await tree.close();
     }
   });
 });

@@ -232,6 +232,19 @@ describe('three storage nodes, two receivers, one serve', () => {
     ]);
   }, 240_000);
 
+  it('config check names every bad [[storage]] entry', async () => {
+    const bad = path.join(dir, 'bad.toml');
+    writeFileSync(
+      bad,
+      '[[storage]]\nname = "a"\nrrdcached = "unix:/run/x.sock"\n[[storage]]\nname = "a"\nrrdcached = "10.0.0.1:42217"\n',
+    );
+    const check = await kurado(['config', 'check', '--no-rrdtool', '-c', bad]);
+    expect(check.code).toBe(1);
+    expect(check.output).toContain('[[storage]] "a": rrdcached "unix:/run/x.sock" is a unix socket');
+    expect(check.output).toContain('[[storage]] "a": the name is used twice');
+    expect(check.output).toContain('2 error(s)');
+  });
+
   it(`stalls only the hosts of a node killed for ${NODE_DOWN_MS / 1000} s and loses none of their values`, async () => {
     const placed = await assignments();
     const victimName = placed.get('web1') as string;

@@ -1,14 +1,14 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import mqtt from 'mqtt';
 import { describe, expect, it } from 'vitest';
 import { spawnKurado } from '../helpers/cli.js';
 import { freePort } from '../helpers/mosquitto.js';
+import { useTempDirs } from '../helpers/temp-dirs.js';
+
+const tempDir = useTempDirs();
 
 describe('kurado up stops while agents stay connected', () => {
   it('disconnects MQTT 3.1.1 and MQTT 5 agents on SIGTERM and exits 0', async () => {
-    const dataDir = mkdtempSync(path.join(tmpdir(), 'kurado-up-stop-'));
+    const dataDir = tempDir('kurado-up-stop-');
     const up = spawnKurado([
       'up',
       '--data-dir',

@@ -1,9 +1,10 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
-import { hostname, tmpdir } from 'node:os';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { spawnKurado, spawnKuradoInTerminal } from '../helpers/cli.js';
+import { useTempDirs } from '../helpers/temp-dirs.js';
 
 /** A readable log line: `[HH:MM:SS] LEVEL: message`. */
 const TEXT_LOG_LINE = /^\[\d\d:\d\d:\d\d\] (TRACE|DEBUG|INFO|WARN|ERROR|FATAL): /;
@@ -30,9 +31,11 @@ async function takenPort(): Promise<{ port: number; server: Server }> {
   return { port: (server.address() as { port: number }).port, server };
 }
 
+const tempDir = useTempDirs();
+
 describe('kurado up on a terminal', () => {
   it('shows its start-up steps as a task list, then readable log lines; Ctrl-C stops it', async () => {
-    const dataDir = mkdtempSync(path.join(tmpdir(), 'kurado-up-tty-'));
+    const dataDir = tempDir('kurado-up-tty-');
     const up = spawnKuradoInTerminal(upArgs(dataDir), { KURADO_LOG_LEVEL: 'info' });
     try {
       await up.waitForLog(/INFO: Kurado is up/, 90_000);
@@ -57,7 +60,7 @@ describe('kurado up on a terminal', () => {
   }, 120_000);
 
   it('logs JSON and draws no task list under systemd, even on a terminal', async () => {
-    const dataDir = mkdtempSync(path.join(tmpdir(), 'kurado-up-tty-'));
+    const dataDir = tempDir('kurado-up-tty-');
     const up = spawnKuradoInTerminal([...upArgs(dataDir), '--no-agent'], {
       KURADO_LOG_LEVEL: 'info',
       INVOCATION_ID: 'f00dfeedf00dfeedf00dfeedf00dfeed',
@@ -77,7 +80,7 @@ describe('kurado up on a terminal', () => {
   }, 120_000);
 
   it('shows the step that failed with its reason and exits 1 when the web port is taken', async () => {
-    const dataDir = mkdtempSync(path.join(tmpdir(), 'kurado-up-tty-'));
+    const dataDir = tempDir('kurado-up-tty-');
     const taken = await takenPort();
     try {
       const up = spawnKuradoInTerminal(upArgs(dataDir, `127.0.0.1:${taken.port}`));
@@ -97,7 +100,7 @@ describe('kurado up on a terminal', () => {
   }, 120_000);
 
   it('shows the data directory step failed with its reason and exits 1 when it cannot be made', async () => {
-    const root = mkdtempSync(path.join(tmpdir(), 'kurado-up-tty-'));
+    const root = tempDir('kurado-up-tty-');
     const notADirectory = path.join(root, 'file');
     writeFileSync(notADirectory, 'not a directory');
     const up = spawnKuradoInTerminal(upArgs(path.join(notADirectory, 'data')));
@@ -110,7 +113,7 @@ describe('kurado up on a terminal', () => {
 
 describe('kurado up piped', () => {
   it('writes JSON log lines only, as journald and log shippers expect', async () => {
-    const dataDir = mkdtempSync(path.join(tmpdir(), 'kurado-up-pipe-'));
+    const dataDir = tempDir('kurado-up-pipe-');
     const up = spawnKurado([...upArgs(dataDir), '--no-agent'], { KURADO_LOG_LEVEL: 'info' });
     let stderr = '';
     up.child.stderr?.on('data', (chunk: Buffer) => {

@@ -686,8 +686,13 @@ export function metaStoreContract(dialect: string, open: () => Promise<StoreUnde
         },
         { host: '10.0.0.2', plugin: 'nginx:80', at: T, values: values(3, 9, T) },
       ]);
-      expect((await store.latestValues(['nginx:80'])).map((r) => r.host)).toEqual(['10.0.0.2']);
-      expect(await store.latestValues(['mysql'])).toEqual([]);
+      expect((await store.latestValues(['nginx'])).map((r) => r.host)).toEqual(['10.0.0.2']);
+      expect((await store.latestValues(['base', 'nginx'])).map((r) => r.host).sort()).toEqual([
+        '10.0.0.1',
+        '10.0.0.2',
+      ]);
+      // A plugin name is not a prefix: "ngin" and "nginx_plus" match nothing here.
+      expect(await store.latestValues(['ngin', 'nginx_plus'])).toEqual([]);
       await store.upsertHosts([host('10.0.0.1')]);
       await store.removeHosts(['10.0.0.1']);
       expect((await store.latestValues()).map((r) => r.host)).toEqual(['10.0.0.2']);

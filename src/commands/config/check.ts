@@ -47,7 +47,7 @@ image later.`;
     let settings: KuradoConfig | undefined = this.configError ? undefined : this.settings;
     const where = flags.config ?? 'defaults (no --config)';
     if (this.configError) {
-      problems.push(this.configError.message);
+      problems.push(...this.configError.message.split('\n'));
       // Templates can still be checked with what the flags and environment say.
       try {
         settings = loadConfig({ overrides: this.configOverrides() });

@@ -54,6 +54,13 @@ running receiver re-creates its files; an imported host comes back with the next
 
   public async run(): Promise<void> {
     const { argv, flags } = await this.parse(HostsRemove);
+    if (flags.files && this.settings.storage.length > 0) {
+      // rrdcached has no command that deletes files: they live on the storage nodes' machines.
+      this.error(
+        "--files cannot delete files on [[storage]] nodes: remove <host> directories under each node's -b there (kurado storage list names the nodes); run again without --files to remove the hosts from the store",
+        { exit: 2 },
+      );
+    }
     const given = (argv as string[]).map((a) => normalizeHost(a));
     const olderThanText = flags['unregistered-older-than'];
     const olderThan = olderThanText === undefined ? undefined : parseDuration(olderThanText);

@@ -92,7 +92,7 @@ export class Aggregator {
     const minute = nowSeconds - (nowSeconds % RRD_STEP);
     const [hosts, rows] = await Promise.all([
       this.options.store.listHosts(),
-      this.options.store.latestValues(),
+      this.options.store.latestValues([...this.options.specs.keys()]),
     ]);
     const scopes = summarize(hosts, rows, this.options.specs, nowSeconds);
     const updates = summaryUpdates(this.options.dataDir, scopes, minute);

@@ -7,17 +7,6 @@ import {
   parseMetricRef,
   splitDef,
 } from './template.js';
-import type { GraphRequest } from './types.js';
-
-/** A service or one label of it: whose hosts a service-page graph sums. */
-export interface AggregateScope {
-  service: string;
-  /** Empty for the whole service. */
-  label: string;
-}
-
-/** A service-page graph: a plugin name (`base`, `nginx`) and a key, over a scope. */
-export interface AggregateGraphRequest extends Omit<GraphRequest, 'host' | 'hostname'>, AggregateScope {}
 
 /** What a per-item graph (traffic per interface) is called on a service page: every item summed. */
 export const ALL_ITEMS_LABEL = 'all';
@@ -28,11 +17,6 @@ const HOSTS_VNAME = 'kurado_hosts';
 /** Does a template graph have a service-page version? */
 export function isAggregated(graph: GraphTemplate): boolean {
   return graph.aggregate !== 'none';
-}
-
-/** The key a template graph has on a service page: per-item graphs lose their item. */
-export function aggregateKey(graph: GraphTemplate): string {
-  return graph.key;
 }
 
 /**
@@ -91,5 +75,6 @@ export function aggregateGraph(template: PluginTemplate, graph: GraphTemplate): 
     `GPRINT:${HOSTS_VNAME}:MIN:Min\\:%4.0lf`,
     `GPRINT:${HOSTS_VNAME}:MAX:Max\\:%4.0lf\\l`,
   );
-  return { ...resolved, key: aggregateKey(graph), lines };
+  // Per-item graphs lose their item: one graph over every item has the template's key.
+  return { ...resolved, key: graph.key, lines };
 }

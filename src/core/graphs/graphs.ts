@@ -261,6 +261,8 @@ export interface ArgumentContext {
   height: number;
   /** Shown in the title instead of the address. */
   hostLabel?: string;
+  /** Only the plot (`--only-graph`): a sparkline. */
+  onlyGraph?: boolean;
   daemon?: string;
   /** A DEF file's path as rrdtool is to name it (default: as it is, absolute). */
   pathOf?: (file: string) => string;
@@ -411,6 +413,7 @@ export function graphArguments(graph: ResolvedGraph, ctx: ArgumentContext): Grap
     title,
     ...(graph.verticalLabel ? ['--vertical-label', graph.verticalLabel] : []),
     ...(ctx.daemon ? ['--daemon', ctx.daemon] : []),
+    ...(ctx.onlyGraph ? ['--only-graph'] : []),
     ...styleArguments(),
     ...graph.options,
   ];

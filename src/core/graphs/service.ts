@@ -1,8 +1,7 @@
 import path from 'node:path';
+import { AGGREGATES_DIRECTORY } from '../protocol/host.js';
 import {
   aggregateRoot,
-  listMetrics,
-  listPlugins,
   metricOfFileName,
   nodePath,
   parseRrdPath,
@@ -11,12 +10,7 @@ import {
 } from '../rrd/layout.js';
 import { RrdtoolError } from '../rrd/rrdtool-process.js';
 import type { MetaEntry } from '../store/types.js';
-import {
-  type AggregateGraphRequest,
-  type AggregateScope,
-  aggregateGraph,
-  isAggregated,
-} from './aggregate.js';
+import { aggregateGraph, isAggregated } from './aggregate.js';
 import {
   type ArgumentContext,
   findGraph,
@@ -36,6 +30,8 @@ import { parseMetricRef, splitDef, type TemplateError } from './template.js';
 import { resolveRange } from './terms.js';
 import { localTree, type RrdTree } from './trees.js';
 import {
+  type AggregateGraphRequest,
+  type AggregateScope,
   type GraphData,
   GraphNotFoundError,
   GraphRenderError,
@@ -87,10 +83,6 @@ export interface KuradoGraphService extends GraphService {
   plugins(host: string): Promise<string[]>;
   /** The rrdtool arguments (after `graphv -`) a request renders with. */
   graphArguments(request: GraphRequest, meta: MetaEntry[]): Promise<string[]>;
-  /** Service-page graphs of a service or label: per plugin name, those with summary files. */
-  listAggregate(scope: AggregateScope): PluginGraphs[];
-  renderAggregatePng(request: AggregateGraphRequest): Promise<Buffer>;
-  exportAggregateData(request: AggregateGraphRequest): Promise<GraphData>;
 }
 
 /** "shop" or "shop / frontend", in graph titles and messages. */
@@ -171,6 +163,7 @@ export function createGraphService(options: GraphServiceOptions): KuradoGraphSer
       height: request.height,
       ...(request.hostname ? { hostLabel: request.hostname } : {}),
       ...(daemon ? { daemon } : {}),
+      ...(request.onlyGraph ? { onlyGraph: true } : {}),
     };
     // A graph may read other hosts (`{rrd … host=H}`): learn their files and daemons first.
     const others = new Set<string>();
@@ -190,10 +183,6 @@ export function createGraphService(options: GraphServiceOptions): KuradoGraphSer
     return { graph, args: graphArguments(graph, ctx), ctx };
   };
 
-  /** Summary files (`name.gauge`) of a scope's plugin. */
-  const summaryFiles = (scope: AggregateScope, plugin: string): Set<string> =>
-    new Set(listMetrics(aggregateRoot(dataDir, scope.service), scope.label, plugin));
-
   /** Whether any summed file a graph reads exists (the host count alone draws nothing). */
   const hasSummary = (graph: ResolvedGraph, files: Set<string>): boolean =>
     graph.lines.some((line) => {
@@ -202,12 +191,13 @@ export function createGraphService(options: GraphServiceOptions): KuradoGraphSer
       return !!ref && typeof ref !== 'string' && ref.name !== 'hosts' && files.has(`${ref.name}.${ref.type}`);
     });
 
-  const listAggregate = (scope: AggregateScope): PluginGraphs[] => {
+  const listAggregate = async (scope: AggregateScope): Promise<PluginGraphs[]> => {
     const out: PluginGraphs[] = [];
-    for (const plugin of listPlugins(aggregateRoot(dataDir, scope.service), scope.label).sort(pluginOrder)) {
+    const summaries = await tree.summaries(scope.service, scope.label);
+    for (const plugin of [...summaries.keys()].sort(pluginOrder)) {
       const template = templates.templates.get(plugin);
       if (!template) continue;
-      const files = summaryFiles(scope, plugin);
+      const files = summaries.get(plugin) ?? new Set<string>();
       const graphs = template.graphs
         .filter(isAggregated)
         .map((g) => aggregateGraph(template, g))
@@ -217,16 +207,16 @@ export function createGraphService(options: GraphServiceOptions): KuradoGraphSer
     return out;
   };
 
-  const prepareAggregate = (
+  const prepareAggregate = async (
     request: AggregateGraphRequest,
-  ): { graph: ResolvedGraph; args: GraphArguments; ctx: ArgumentContext } => {
+  ): Promise<{ graph: ResolvedGraph; args: GraphArguments; ctx: ArgumentContext }> => {
     checkRequest(request);
     const range = resolveRange(request.term, now(), request.from, request.to);
     const scope = { service: request.service, label: request.label };
     const shown = scopeTitle(scope);
-    const files = summaryFiles(scope, request.plugin);
+    const files = (await tree.summaries(scope.service, scope.label)).get(request.plugin) ?? new Set<string>();
     if (files.size === 0) {
-      const known = listAggregate(scope).map((p) => p.plugin);
+      const known = (await listAggregate(scope)).map((p) => p.plugin);
       throw new GraphNotFoundError(
         known.length === 0
           ? `no service graphs for "${shown}" (yet: summaries are written once a minute while its hosts report)`
@@ -237,7 +227,7 @@ export function createGraphService(options: GraphServiceOptions): KuradoGraphSer
     const graphTemplate = template?.graphs.find((g) => isAggregated(g) && g.key === request.graph);
     const graph = template && graphTemplate ? aggregateGraph(template, graphTemplate) : undefined;
     if (!graph || !hasSummary(graph, files)) {
-      const known = listAggregate(scope)
+      const known = (await listAggregate(scope))
         .filter((p) => p.plugin === request.plugin)
         .flatMap((p) => p.groups.flatMap((g) => g.graphs.map((x) => x.key)));
       throw new GraphNotFoundError(
@@ -246,6 +236,7 @@ export function createGraphService(options: GraphServiceOptions): KuradoGraphSer
     }
     const root = aggregateRoot(dataDir, request.service);
     const ownDir = pluginDirectory(root, request.label, request.plugin);
+    const daemon = await tree.daemonOf(AGGREGATES_DIRECTORY);
     const ctx: ArgumentContext = {
       dataDir: root,
       host: request.label,
@@ -255,8 +246,9 @@ export function createGraphService(options: GraphServiceOptions): KuradoGraphSer
       width: request.width,
       height: request.height,
       hostLabel: shown,
-      ...(options.rrdcached ? { daemon: options.rrdcached } : {}),
+      ...(daemon ? { daemon } : {}),
     };
+    if (tree.relativePaths) ctx.pathOf = (file) => nodePath(dataDir, file);
     return { graph, args: graphArguments(graph, ctx), ctx };
   };
 
@@ -335,7 +327,7 @@ export function createGraphService(options: GraphServiceOptions): KuradoGraphSer
     listAggregate,
 
     async renderAggregatePng(request: AggregateGraphRequest): Promise<Buffer> {
-      const { args } = prepareAggregate(request);
+      const { args } = await prepareAggregate(request);
       const result = await run(['graphv', '-', ...renderArgs(args)]);
       if (!result.image || result.image.length === 0) {
         throw new GraphRenderError(`rrdtool graphv returned no image for service graph ${request.graph}`);
@@ -344,7 +336,7 @@ export function createGraphService(options: GraphServiceOptions): KuradoGraphSer
     },
 
     async exportAggregateData(request: AggregateGraphRequest): Promise<GraphData> {
-      const { args, ctx } = prepareAggregate(request);
+      const { args, ctx } = await prepareAggregate(request);
       const result = await run(xportArguments(args, ctx));
       return parseXport(
         result.text,

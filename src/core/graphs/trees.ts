@@ -1,4 +1,4 @@
-import { listMetrics, listPlugins } from '../rrd/layout.js';
+import { aggregateRoot, listMetrics, listPlugins } from '../rrd/layout.js';
 
 /**
  * Where the graph side finds a host's RRD files and through which rrdcached it reads them: the
@@ -9,6 +9,11 @@ export interface RrdTree {
   metrics(host: string): Promise<Map<string, Set<string>>>;
   /** rrdcached address the host's files are read through (`--daemon`, DEF `daemon=`), if any. */
   daemonOf(host: string): Promise<string | undefined>;
+  /**
+   * plugin → summary files (`name.gauge`) of a service (`label` empty) or one of its labels; they
+   * are read through `daemonOf(AGGREGATES_DIRECTORY)`.
+   */
+  summaries(service: string, label: string): Promise<Map<string, Set<string>>>;
   /**
    * Whether DEF paths go relative to data_dir: a storage node resolves them against its own
    * `-b` (absolute paths are for a daemon and files on this machine).
@@ -28,6 +33,13 @@ export function localTree(dataDir: string, rrdcached?: string): RrdTree {
     },
     async daemonOf() {
       return rrdcached;
+    },
+    async summaries(service, label) {
+      const root = aggregateRoot(dataDir, service);
+      const out = new Map<string, Set<string>>();
+      for (const plugin of listPlugins(root, label))
+        out.set(plugin, new Set(listMetrics(root, label, plugin)));
+      return out;
     },
   };
 }

@@ -29,7 +29,19 @@ export interface GraphRequest {
   height: number;
   /** Shown in the graph title instead of the address (optional). */
   hostname?: string;
+  /** Only the plot, no title, axes or legend (a sparkline in a ranking table). */
+  onlyGraph?: boolean;
 }
+
+/** A service or one label of it: whose hosts a service-page graph sums. */
+export interface AggregateScope {
+  service: string;
+  /** Empty for the whole service. */
+  label: string;
+}
+
+/** A service-page graph: a plugin name (`base`, `nginx`) and a key, over a scope. */
+export interface AggregateGraphRequest extends Omit<GraphRequest, 'host' | 'hostname'>, AggregateScope {}
 
 export interface GraphInfo {
   plugin: string;
@@ -66,6 +78,10 @@ export interface GraphService {
   list(host: string, meta: MetaEntry[]): Promise<PluginGraphs[]>;
   renderPng(request: GraphRequest, meta: MetaEntry[]): Promise<Buffer>;
   exportData(request: GraphRequest, meta: MetaEntry[]): Promise<GraphData>;
+  /** Service-page graphs of a service or label: per plugin name, those with summary files. */
+  listAggregate(scope: AggregateScope): Promise<PluginGraphs[]>;
+  renderAggregatePng(request: AggregateGraphRequest): Promise<Buffer>;
+  exportAggregateData(request: AggregateGraphRequest): Promise<GraphData>;
   close(): Promise<void>;
 }
 

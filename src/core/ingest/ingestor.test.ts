@@ -2,6 +2,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { delivery, FakeMetaStore, FakeRrdWriter } from '../../../test/helpers/ingest-fakes.js';
 import { rrdFilePath } from '../rrd/layout.js';
+import { SLICE_SIZE } from '../slices.js';
 import { type InboundMessage, Ingestor, WRITE_FAILURE_WARNING } from './ingestor.js';
 import { type Consumer, Receiver } from './receiver.js';
 
@@ -218,8 +219,8 @@ describe('Ingestor message bounds (fake writer and store)', () => {
     finished = true;
     expect(report).toMatchObject({ values: 30_000, duplicates: 0 });
     expect(writer.files.get(rrdFilePath(DATA, 'big1', 'big', 'm0', 'gauge'))).toHaveLength(10);
-    // One turn per slice of 5,000 lines at least (unsliced, the parse ran in one turn).
-    expect(turns).toBeGreaterThanOrEqual(6);
+    // One turn per slice (SLICE_SIZE lines) at least; unsliced, the parse ran in one turn.
+    expect(turns).toBeGreaterThanOrEqual(30_000 / SLICE_SIZE);
   });
 });
 

@@ -326,8 +326,9 @@ export class Ingestor {
       // Their node is down: nothing of these hosts is recorded (not even "received"), and every
       // message that had values for one of them is handed back whole. Values it had for hosts on
       // other nodes are stored now and come back as duplicates.
+      const deferredUpFront = new Set(deferred);
       messages.forEach((message, index) => {
-        if (deferred.includes(index)) return;
+        if (deferredUpFront.has(index)) return;
         const relayed = relayedHosts.get(index);
         if (
           (message.host !== undefined && unstored.has(message.host)) ||

@@ -27,9 +27,10 @@ export interface CommitLanesOptions {
 /**
  * Two group committers side by side, so slow work cannot hold up the fleet:
  * - the fast lane commits the messages of hosts whose files exist, as always;
- * - the slow lane takes a message longer than SLOW_MESSAGE_BYTES, and every message of a host
- *   this process has not stored yet (its files are probably new: a fleet's first minute creates
- *   500,000 files, at the pace rrdcached allows). Its commits run while fast commits go on.
+ * - the slow lane takes a message longer than SLOW_MESSAGE_BYTES and, from a transport that
+ *   delivers in order without holding a connection per message (RabbitMQ), every message of a
+ *   host this process has not stored yet (its files are probably new: a fleet's first minute
+ *   creates 500,000 files, at the pace rrdcached allows). Its commits run while fast commits go on.
  * A host's messages stay in order: once a host has a message in the slow lane, its later ones
  * follow it there, and a slow message waits until the fast lane has stored that host's earlier
  * ones. Messages without a host (relayed lines may name any host) always take the fast lane.
@@ -101,7 +102,12 @@ export class CommitLanes {
   private takesSlowLane(delivery: Delivery, host: string): boolean {
     if (this.inSlow.has(host)) return true;
     if (delivery.payload.length > this.slowMessageBytes) return true;
-    return this.options.ingestor.knowsHost?.(host) === false;
+    // A connection that hands over one message at a time (MQTT) and waits in the slow lane holds
+    // back what the broker queued behind it, while the other connections go on: during a backlog
+    // a host's newer message could then be stored before its older one (which the RRD file
+    // refuses). New hosts arrive in backlogs (a restart, a fleet's first minute), so only
+    // deliveries without that coupling (RabbitMQ, in order) send them to the slow lane.
+    return delivery.source === undefined && this.options.ingestor.knowsHost?.(host) === false;
   }
 
   /** Hand the slow lane the messages that waited for `host`'s fast ones. */

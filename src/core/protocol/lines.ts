@@ -175,21 +175,12 @@ export type MetricSink = (
  */
 export function parseMessage(payload: string, options: ParseOptions): ParsedMessage {
   const metrics: MetricSample[] = [];
-  const result = parseMessageTo(payload, options, (host, key, parsedKey, value, timestamp) => {
+  const parse = new SlicedParse(payload, options, (host, key, parsedKey, value, timestamp) => {
     const { plugin, name, type } = parsedKey;
     metrics.push({ host, key, plugin, name, type, value, timestamp });
   });
-  result.metrics = metrics;
-  return result;
-}
-
-/**
- * `parseMessage` for the ingest hot path: metric lines go to `onMetric` in order, and the
- * result's `metrics` stays empty; meta, warnings and rejections are returned as usual.
- */
-export function parseMessageTo(payload: string, options: ParseOptions, onMetric: MetricSink): ParsedMessage {
-  const parse = new SlicedParse(payload, options, onMetric);
   parse.next(Number.POSITIVE_INFINITY);
+  parse.result.metrics = metrics;
   return parse.result;
 }
 
@@ -197,7 +188,8 @@ export function parseMessageTo(payload: string, options: ParseOptions, onMetric:
  * A message parsed a slice of lines at a time, so a 100,000-line message does not hold the event
  * loop (other connections' messages, MQTT keepalives, the web) for the whole of it: the caller
  * calls `next` until it returns true, yielding in between. Same rules and results as
- * `parseMessageTo`.
+ * `parseMessage`, except that metric lines go to `onMetric` in order (the ingest hot path turns
+ * each straight into an RRD update) and the result's `metrics` stays empty.
  */
 export class SlicedParse {
   readonly result: ParsedMessage = { metrics: [], meta: [], warnings: [], rejected: [] };

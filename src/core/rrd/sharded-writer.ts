@@ -89,6 +89,15 @@ export class ShardedWriter implements RrdWriter {
     return report;
   }
 
+  /**
+   * Count `node` as down after another call to it failed (a file listing): its hosts' messages
+   * are then deferred without waiting, until the probe finds it back.
+   */
+  reportDown(node: string, error: unknown): void {
+    const state = this.nodes.get(node);
+    if (state) this.markDown(state, error);
+  }
+
   private markDown(state: NodeState, error: unknown): void {
     if (state.down || this.closed) return;
     state.down = true;

@@ -1,4 +1,6 @@
+import path from 'node:path';
 import type { RrdTree } from '../graphs/trees.js';
+import { AGGREGATES_DIRECTORY } from '../protocol/host.js';
 import { escapePathComponent, metricOfFileName, unescapePathComponent } from '../rrd/layout.js';
 import { RrdcachedClient } from '../rrd/rrdcached.js';
 import type { MetaStore } from '../store/types.js';
@@ -58,26 +60,46 @@ export class ShardedTree implements RrdTree {
   }
 
   async metrics(host: string): Promise<Map<string, Set<string>>> {
-    const cached = this.listings.get(host);
+    return this.cachedListing(host, escapePathComponent(host), `host ${host}`);
+  }
+
+  /** The summaries live on the node their directory was placed on, like a host's files. */
+  async summaries(service: string, label: string): Promise<Map<string, Set<string>>> {
+    const directory = path.join(
+      AGGREGATES_DIRECTORY,
+      escapePathComponent(service),
+      escapePathComponent(label),
+    );
+    return this.cachedListing(AGGREGATES_DIRECTORY, directory, `the summaries of ${service}`, directory);
+  }
+
+  private cachedListing(
+    owner: string,
+    directory: string,
+    what: string,
+    key = owner,
+  ): Promise<Map<string, Set<string>>> {
+    const cached = this.listings.get(key);
     if (cached && Date.now() - cached.at < LISTING_TTL_MS) return cached.metrics;
-    const metrics = this.list(host);
-    this.listings.set(host, { at: Date.now(), metrics });
+    const metrics = this.list(owner, directory, what);
+    this.listings.set(key, { at: Date.now(), metrics });
     // A failed listing (node down) is not kept: the next page asks again.
-    metrics.catch(() => this.listings.delete(host));
+    metrics.catch(() => this.listings.delete(key));
     return metrics;
   }
 
-  private async list(host: string): Promise<Map<string, Set<string>>> {
+  /** plugin → metric files under `directory` (relative to the node's `-b`) of `owner`'s node. */
+  private async list(owner: string, directory: string, what: string): Promise<Map<string, Set<string>>> {
     const out = new Map<string, Set<string>>();
-    const node = await this.nodeOf(host);
+    const node = await this.nodeOf(owner);
     const client = node === undefined ? undefined : this.clients.get(node);
     if (!client) return out;
     let files: string[];
     try {
-      files = await client.list(escapePathComponent(host));
+      files = await client.list(directory);
     } catch (error) {
       throw new Error(
-        `storage node "${node}" (${client.address}) could not list host ${host}: ${(error as Error).message}`,
+        `storage node "${node}" (${client.address}) could not list ${what}: ${(error as Error).message}`,
       );
     }
     for (const file of files) {

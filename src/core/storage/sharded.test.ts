@@ -118,6 +118,22 @@ describe('sharded storage on the ingest path (fake nodes and store)', () => {
     expect(down.writer.files.get(fileOf('b'))).toEqual([NOW - 540, NOW - 480, NOW - 420, NOW - 360]);
   });
 
+  it('counts a node down whose file listing fails, so the retried batch defers only its hosts', async () => {
+    const { nodes, store, ingestor } = setup(['n1', 'n2']);
+    await ingestor.ingest([message('a', 1), message('b', 1)]);
+    const down = nodes.find((node) => node.name === store.storage.get('b')) as FakeStorageNode;
+    down.down = true;
+    // A metric new to this receiver makes it list b's files on b's node, which fails.
+    const newMetric = (host: string, minute: number): InboundMessage => ({
+      host,
+      payload: `base.metrics.swap.gauge\t1\t${NOW - 600 + minute * 60}\n`,
+    });
+    await expect(ingestor.ingest([newMetric('a', 2), newMetric('b', 2)])).rejects.toThrow(/unreachable/);
+    const retried = await ingestor.ingest([newMetric('a', 2), newMetric('b', 2)]);
+    expect(retried.deferred).toEqual([1]);
+    expect(retried.values).toBe(1);
+  });
+
   it('counts a host’s files on its node (LIST), not on the local disk', async () => {
     const { storage, ingestor } = setup(['n1']);
     await ingestor.ingest([message('a', 1)]);

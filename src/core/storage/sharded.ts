@@ -106,7 +106,15 @@ export class ShardedStorage implements HostStorage {
     const node = this.io.get(this.nodeOfHost.get(host) ?? '');
     if (!node) return [];
     const directory = path.relative(this.dataDir, hostDirectory(this.dataDir, host));
-    const files = await node.list(directory);
+    let files: string[];
+    try {
+      files = await node.list(directory);
+    } catch (error) {
+      // The batch fails and is tried again; by then the host's messages are deferred up front,
+      // so the other nodes' hosts wait once, not for the whole outage.
+      this.writer.reportDown(node.name, error);
+      throw error;
+    }
     return files.map((file) => pathFromNode(this.dataDir, path.join(directory, file)));
   }
 

@@ -180,10 +180,18 @@ export interface LatestDbRow {
   previous: string | null;
 }
 
-/** Latest values, all or of some plugins (`?` per plugin). */
-export function latestValuesSql(plugins: number): string {
+/**
+ * Latest values, all or of some plugin names: `nginx` matches `nginx` and every `nginx:…`
+ * identifier (a range, so `_` or `%` in a name mean nothing special).
+ */
+export function latestValuesQuery(pluginNames: readonly string[] = []): { sql: string; args: string[] } {
   const base = 'SELECT host, plugin, at, latest, previous_at, previous FROM latest_values';
-  return plugins === 0 ? base : `${base} WHERE plugin IN (${Array(plugins).fill('?').join(', ')})`;
+  if (pluginNames.length === 0) return { sql: base, args: [] };
+  const where = pluginNames.map(() => '(plugin = ? OR (plugin > ? AND plugin < ?))').join(' OR ');
+  return {
+    sql: `${base} WHERE ${where}`,
+    args: pluginNames.flatMap((name) => [name, `${name}:`, `${name};`]),
+  };
 }
 
 function parseValues(text: string): MetricValues {

@@ -28,7 +28,7 @@ import {
   type LatestDbRow,
   type LiveMetaRow,
   latestRows,
-  latestValuesSql,
+  latestValuesQuery,
   type MetaDbRow,
   metaArgs,
   READ_SQL,
@@ -495,13 +495,9 @@ export class MysqlStore implements MetaStore {
     return rows.map(toLastReceived);
   }
 
-  async latestValues(plugins?: string[]): Promise<LatestValuesRow[]> {
-    const rows = await this.select<LatestDbRow>(
-      latestValuesSql(plugins?.length ?? 0),
-      plugins ?? [],
-      'reading latest values',
-    );
-    return rows.map(toLatestValuesRow);
+  async latestValues(pluginNames?: string[]): Promise<LatestValuesRow[]> {
+    const { sql, args } = latestValuesQuery(pluginNames);
+    return (await this.select<LatestDbRow>(sql, args, 'reading latest values')).map(toLatestValuesRow);
   }
 
   async lastReceivedOfPlugin(plugin: string): Promise<Map<string, number>> {

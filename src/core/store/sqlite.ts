@@ -21,7 +21,7 @@ import {
   type LatestDbRow,
   type LiveMetaRow,
   latestRows,
-  latestValuesSql,
+  latestValuesQuery,
   type MetaDbRow,
   metaArgs,
   READ_SQL,
@@ -344,11 +344,9 @@ export class SqliteStore implements MetaStore {
     return (this.statement(READ_SQL.lastReceived).all(host) as ReceivedDbRow[]).map(toLastReceived);
   }
 
-  async latestValues(plugins?: string[]): Promise<LatestValuesRow[]> {
-    const rows = this.statement(latestValuesSql(plugins?.length ?? 0)).all(
-      ...(plugins ?? []),
-    ) as LatestDbRow[];
-    return rows.map(toLatestValuesRow);
+  async latestValues(pluginNames?: string[]): Promise<LatestValuesRow[]> {
+    const { sql, args } = latestValuesQuery(pluginNames);
+    return (this.statement(sql).all(...args) as LatestDbRow[]).map(toLatestValuesRow);
   }
 
   async lastReceivedOfPlugin(plugin: string): Promise<Map<string, number>> {

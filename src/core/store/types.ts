@@ -181,10 +181,10 @@ export interface MetaStore {
   warnings(host: string, now: number): Promise<WarningEntry[]>;
   lastReceived(host: string): Promise<LastReceived[]>;
   /**
-   * Latest values (and the ones before) of every host+plugin, or of the plugins named; hosts
-   * removed from the store are gone from here too.
+   * Latest values (and the ones before) of every host+plugin, or of the plugin names given
+   * (`mysql` is `mysql`, `mysql:3306`, `mysql:3307`…); removed hosts are gone from here too.
    */
-  latestValues(plugins?: string[]): Promise<LatestValuesRow[]>;
+  latestValues(pluginNames?: string[]): Promise<LatestValuesRow[]>;
   /** host → when `plugin` was last received, for every host that ever delivered it. */
   lastReceivedOfPlugin(plugin: string): Promise<Map<string, number>>;
   /**

@@ -13,6 +13,8 @@ import {
   QueryError,
   type RangeQuery,
   rangeParams,
+  serviceGraphDataUrl,
+  serviceGraphPngUrl,
   single,
 } from '../format.js';
 import { capped, cutText } from '../limits.js';
@@ -24,6 +26,7 @@ import {
   graphTarget,
   type RouteContext,
   runGraph,
+  serviceGraphTarget,
   textError,
 } from './shared.js';
 
@@ -230,6 +233,74 @@ export function registerApiRoutes(app: FastifyInstance, context: RouteContext): 
       plugin: target.plugin,
       graph: target.graph,
       term: target.range.term,
+      ...data,
+    });
+  });
+
+  app.get('/api/services/:service/graphs', async (request, reply) => {
+    const { service } = request.params as { service: string };
+    const query = request.query as Record<string, unknown>;
+    let range: RangeQuery;
+    try {
+      range = parseRange(query, DEFAULT_PNG_WIDTH);
+    } catch (error) {
+      if (error instanceof QueryError) return textError(reply, 400, `400 Bad Request: ${error.message}`);
+      throw error;
+    }
+    const label = single(query.label) ?? '';
+    const hosts = (await store.listHosts()).filter((h) => h.service === service);
+    if (hosts.length === 0) return textError(reply, 404, `404 Not Found: unknown service "${service}"`);
+    if (label !== '' && !hosts.some((h) => h.label === label))
+      return textError(reply, 404, `404 Not Found: service "${service}" has no label "${label}"`);
+    const listed = await graphs.listAggregate({ service, label });
+    const params = {
+      ...rangeParams(range),
+      width: range.width,
+      height: range.height === 100 ? undefined : range.height,
+      label: label || undefined,
+    };
+    return reply.header('Cache-Control', 'no-cache').send({
+      service,
+      label,
+      hosts: label === '' ? hosts.length : hosts.filter((h) => h.label === label).length,
+      plugins: listed.map((entry) => ({
+        plugin: entry.plugin,
+        groups: entry.groups.map((group) => ({
+          title: group.title,
+          graphs: group.graphs.map((graph) => ({
+            plugin: entry.plugin,
+            key: graph.key,
+            title: graph.title,
+            png: serviceGraphPngUrl(service, entry.plugin, graph.key, params),
+            data: serviceGraphDataUrl(service, entry.plugin, graph.key, {
+              ...rangeParams(range),
+              label: label || undefined,
+            }),
+          })),
+        })),
+      })),
+    });
+  });
+
+  app.get('/api/service-graph/:service/:plugin/:file', async (request, reply) => {
+    const target = serviceGraphTarget(context, request, reply, '.json', true, 'data');
+    if (!target) return reply;
+    const release = claimRender(context, request, reply, 'data');
+    if (!release) return reply;
+    let data: Awaited<ReturnType<typeof graphs.exportAggregateData>> | undefined;
+    try {
+      data = await runGraph(context, 'data', reply, () => graphs.exportAggregateData(target));
+    } finally {
+      release();
+    }
+    if (!data) return reply;
+    reply.header('Cache-Control', graphCacheControl(context));
+    return reply.send({
+      service: target.service,
+      label: target.label,
+      plugin: target.plugin,
+      graph: target.graph,
+      term: target.term,
       ...data,
     });
   });

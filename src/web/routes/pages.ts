@@ -4,6 +4,7 @@
  * (../page-views.ts) and renders its result.
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { type Ranking, RankingError } from '../../core/aggregate/rankings.js';
 import type { HostRecord } from '../../core/store/types.js';
 import {
   DEFAULT_COMPARE_WIDTH,
@@ -13,11 +14,14 @@ import {
   MAX_COMPARE_HOSTS,
   parseRange,
   QueryError,
+  queryString,
   type RangeQuery,
   single,
 } from '../format.js';
-import { compareView, fleetView, graphView, hostView } from '../page-views.js';
+import { reusedFor } from '../limits.js';
+import { compareView, fleetView, graphView, hostView, rankingView, serviceView } from '../page-views.js';
 import { pageOf } from '../paging.js';
+import { PAGE_RANKING_ROWS, readRanking } from './rankings.js';
 import type { RouteContext } from './shared.js';
 
 /** Store lookups of the compare page in flight at once. */
@@ -40,6 +44,21 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promis
 export function registerPageRoutes(app: FastifyInstance, context: RouteContext): void {
   const { store, graphs, nowSeconds, page, htmlError } = context;
 
+  /** The ranking a page shows, or a 400 page for a bad `by` (then undefined). */
+  const pageRanking = async (
+    hosts: HostRecord[],
+    by: string | undefined,
+    reply: FastifyReply,
+  ): Promise<Ranking | undefined> => {
+    try {
+      return await readRanking(context, hosts, by, PAGE_RANKING_ROWS);
+    } catch (error) {
+      if (!(error instanceof RankingError)) throw error;
+      htmlError(reply, 400, 'Bad request', error.message);
+      return undefined;
+    }
+  };
+
   /** The page's range from its query, or a 400 page (then undefined). */
   const pageRange = (query: unknown, defaultWidth: number, reply: FastifyReply): RangeQuery | undefined => {
     try {
@@ -51,12 +70,16 @@ export function registerPageRoutes(app: FastifyInstance, context: RouteContext):
     }
   };
 
+  const fleetSnapshot = reusedFor(context.limits.fleetSnapshotMs, () =>
+    Promise.all([store.listHosts(), store.statusReports(nowSeconds())]),
+  );
+
   app.get('/', async (request, reply) => {
     const query = request.query as Record<string, unknown>;
     const service = single(query.service);
     const pageQuery = pageOf(query, context.limits.fleetPageSize);
     if (typeof pageQuery === 'string') return htmlError(reply, 400, 'Bad request', pageQuery);
-    const [hosts, statuses] = await Promise.all([store.listHosts(), store.statusReports(nowSeconds())]);
+    const [hosts, statuses] = await fleetSnapshot();
     const view = fleetView(hosts, statuses, {
       service,
       q: single(query.q) ?? '',
@@ -67,7 +90,22 @@ export function registerPageRoutes(app: FastifyInstance, context: RouteContext):
     if (!view.serviceFound) {
       return htmlError(reply, 404, 'Unknown service', `There is no service "${service}".`);
     }
-    return page(reply, 'fleet', view);
+    const by = single(query.by);
+    const ranking = await pageRanking(
+      service === undefined ? hosts : hosts.filter((h) => h.service === service),
+      by,
+      reply,
+    );
+    if (!ranking) return reply;
+    return page(reply, 'fleet', {
+      ...view,
+      ranking: rankingView(
+        ranking,
+        (choice) =>
+          `/${queryString({ service, q: single(query.q), by: choice === 'load' ? undefined : choice })}#ranking`,
+        `/api/top${queryString({ service, by: ranking.metric.key })}`,
+      ),
+    });
   });
 
   app.get('/host/:host', async (request, reply) => {
@@ -100,6 +138,34 @@ export function registerPageRoutes(app: FastifyInstance, context: RouteContext):
         limits: context.limits,
         now,
       }),
+    );
+  });
+
+  app.get('/service/:service', async (request, reply) => {
+    const { service } = request.params as { service: string };
+    const query = request.query as Record<string, unknown>;
+    const range = pageRange(query, DEFAULT_PAGE_WIDTH, reply);
+    if (!range) return reply;
+    const label = single(query.label) ?? '';
+    const hosts = (await store.listHosts()).filter((h) => h.service === service);
+    if (hosts.length === 0)
+      return htmlError(reply, 404, 'Unknown service', `There is no service "${service}".`);
+    if (label !== '' && !hosts.some((h) => h.label === label)) {
+      return htmlError(reply, 404, 'Unknown label', `Service "${service}" has no label "${label}".`);
+    }
+    const now = nowSeconds();
+    const statuses = await store.statusReports(
+      now,
+      hosts.map((h) => h.address),
+    );
+    const listed = await graphs.listAggregate({ service, label });
+    const members = hosts.filter((h) => label === '' || h.label === label);
+    const ranking = await pageRanking(members, single(query.by), reply);
+    if (!ranking) return reply;
+    return page(
+      reply,
+      'service',
+      serviceView({ service, hosts, label, range, listed, statuses, now, ranking }),
     );
   });
 

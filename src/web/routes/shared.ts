@@ -4,6 +4,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import {
+  type AggregateGraphRequest,
   GraphNotFoundError,
   GraphRenderError,
   type GraphRequest,
@@ -18,6 +19,7 @@ import {
   QueryError,
   type RangeQuery,
   secondsToNextMinute,
+  single,
 } from '../format.js';
 import type { WebLimits } from '../limits.js';
 import type { WebMetrics } from '../metrics.js';
@@ -92,6 +94,8 @@ export interface GraphTarget {
   plugin: string;
   graph: string;
   range: RangeQuery;
+  /** `sparkline=1`: only the plot. */
+  onlyGraph?: boolean;
 }
 
 /** Resolve `/graph/<host>/<plugin>/<graph>.<ext>`; replies with 400/404 text and returns undefined. */
@@ -132,7 +136,52 @@ export async function graphTarget(
     textError(reply, 404, `404 Not Found: unknown host "${params.host}"`);
     return undefined;
   }
-  return { host, plugin: params.plugin, graph, range };
+  const onlyGraph = single((request.query as Record<string, unknown>).sparkline) === '1';
+  return { host, plugin: params.plugin, graph, range, ...(onlyGraph ? { onlyGraph } : {}) };
+}
+
+/**
+ * Resolve `/service-graph/<service>/<plugin>/<graph>.<ext>?label=…` into a service-page graph
+ * request; replies with 400/404 text and returns undefined.
+ */
+export function serviceGraphTarget(
+  context: RouteContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  extension: string,
+  optionalExtension: boolean,
+  kind: GraphKind,
+): AggregateGraphRequest | undefined {
+  const { metrics } = context;
+  const params = request.params as { service: string; plugin: string; file: string };
+  let graph = params.file;
+  if (graph.endsWith(extension)) graph = graph.slice(0, -extension.length);
+  else if (!optionalExtension) {
+    metrics.renderErrors.inc({ kind, reason: 'not_found' });
+    textError(reply, 404, `404 Not Found: graph URLs end in ${extension}`);
+    return undefined;
+  }
+  let range: RangeQuery;
+  try {
+    range = parseRange(request.query as Record<string, unknown>, DEFAULT_PNG_WIDTH);
+  } catch (error) {
+    if (!(error instanceof QueryError)) throw error;
+    metrics.renderErrors.inc({ kind, reason: 'bad_request' });
+    textError(reply, 400, `400 Bad Request: ${error.message}`);
+    return undefined;
+  }
+  const out: AggregateGraphRequest = {
+    service: params.service,
+    label: single((request.query as Record<string, unknown>).label) ?? '',
+    plugin: params.plugin,
+    graph,
+    term: range.term,
+    width: range.width,
+    height: range.height,
+  };
+  if (range.from !== undefined) out.from = range.from;
+  if (range.to !== undefined) out.to = range.to;
+  return out;
 }
 
 export function graphRequest(target: GraphTarget): GraphRequest {
@@ -145,6 +194,7 @@ export function graphRequest(target: GraphTarget): GraphRequest {
     height: target.range.height,
     hostname: target.host.hostname,
   };
+  if (target.onlyGraph) request.onlyGraph = true;
   if (target.range.from !== undefined) request.from = target.range.from;
   if (target.range.to !== undefined) request.to = target.range.to;
   return request;

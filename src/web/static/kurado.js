@@ -5,6 +5,62 @@
   const $ = (selector, root = document) => root.querySelector(selector);
   const $$ = (selector, root = document) => Array.from(root.querySelectorAll(selector));
 
+  /* ---------- rankings (fleet and service pages) ---------- */
+
+  // The ranking is redrawn from /api/top once a minute, with fresh sparklines.
+  function setupRanking() {
+    const section = $('section.ranking');
+    if (!section) return;
+    const refresh = async () => {
+      try {
+        const response = await fetch(section.dataset.api, { headers: { accept: 'application/json' } });
+        if (!response.ok) return;
+        const ranking = await response.json();
+        const body = $('tbody', section);
+        body.replaceChildren(
+          ...ranking.top.map((r) => {
+            const row = document.createElement('tr');
+            row.className = 'ranked';
+            const cell = (text, className) => {
+              const td = document.createElement('td');
+              if (className) td.className = className;
+              if (text !== undefined) td.textContent = text;
+              row.append(td);
+              return td;
+            };
+            cell(String(r.rank));
+            const name = cell(undefined, 'name');
+            const link = document.createElement('a');
+            link.href = r.url;
+            link.textContent = r.hostname;
+            name.append(link);
+            cell(r.address, 'addr');
+            cell(r.text, 'value');
+            const spark = cell();
+            if (r.sparkline) {
+              const img = document.createElement('img');
+              img.className = 'sparkline';
+              img.alt = '';
+              img.width = 120;
+              img.height = 40;
+              img.src = `${r.sparkline}&t=${ranking.at}`;
+              const a = document.createElement('a');
+              a.href = r.url;
+              a.append(img);
+              spark.append(a);
+            }
+            return row;
+          }),
+        );
+        $('.ranking-missing', section).textContent = String(ranking.missing);
+        section.dataset.refreshedAt = String(ranking.at);
+      } catch {
+        // The next minute tries again.
+      }
+    };
+    setInterval(refresh, 60_000);
+  }
+
   /* ---------- fleet page ---------- */
 
   function setupFleet() {
@@ -15,7 +71,7 @@
     for (const section of $$('section.service')) {
       const service = section.dataset.service;
       for (const group of $$('.label-group', section)) {
-        const label = group.querySelector('h3')?.textContent ?? '';
+        const label = group.querySelector('h3 .label-name')?.textContent ?? '';
         for (const row of $$('tr.host', group)) {
           row.searchText = `${row.textContent} ${service} ${label}`.toLowerCase();
           row.address = row.querySelector('input.pick').value;
@@ -224,6 +280,7 @@
 
   function start() {
     setupFleet();
+    setupRanking();
     setupRange();
     setupCopy();
   }
