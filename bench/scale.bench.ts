@@ -22,6 +22,7 @@ import amqp from 'amqplib';
 import mqtt, { type MqttClient } from 'mqtt';
 import { topicForHost } from '../src/core/protocol/host.js';
 import { createArguments, hostDirectory, rrdFilePath } from '../src/core/rrd/layout.js';
+import { RrdcachedClient } from '../src/core/rrd/rrdcached.js';
 import { type RunningKurado, spawnKurado } from '../test/helpers/cli.js';
 import { PrivateVhost, requireRabbitMqtt } from '../test/helpers/rabbitmq.js';
 import { RrdReader } from '../test/helpers/rrd-assert.js';
@@ -366,6 +367,29 @@ async function run(nodes: number, root: string): Promise<RunResult> {
     const own = process.cpuUsage(ownCpuBefore);
     cpu['load generator + lag probes (bench process)'] = (own.user + own.system) / 1e6;
     const loadAfter = loadavg();
+    // Write every node's queued values to disk with its write threads first (after the CPU was
+    // measured): reading back file by file would otherwise flush them one at a time.
+    // How fast that goes is what bounds a node's files: rrdcached writes each file every -w s.
+    const flushStart = Date.now();
+    const clients = storageNodes.map((node) => new RrdcachedClient(node.address));
+    // UpdatesWritten counts file writes (each with all of a file's queued values).
+    const written = async () =>
+      (await Promise.all(clients.map((client) => client.stats()))).reduce(
+        (sum, stats) => sum + (stats.UpdatesWritten ?? 0),
+        0,
+      );
+    const writtenBefore = await written();
+    await Promise.all(clients.map((client) => client.flushAll()));
+    for (const client of clients) {
+      while (((await client.stats()).QueueLength ?? 0) > 0)
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+    const flushSeconds = (Date.now() - flushStart) / 1000;
+    const queued = (await written()) - writtenBefore;
+    for (const client of clients) await client.close();
+    console.log(
+      `  FLUSHALL: ${queued} files with queued values written in ${flushSeconds.toFixed(0)} s (${(queued / flushSeconds).toFixed(0)} files/s over ${nodes} node(s))`,
+    );
     let lost = await missing();
     for (let attempt = 0; lost > 0 && attempt < 6; attempt++) {
       await new Promise((resolve) => setTimeout(resolve, 10_000));

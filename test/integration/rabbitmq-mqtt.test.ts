@@ -312,9 +312,7 @@ describe('Securing agents: RabbitMQ topic permissions (README example)', { timeo
       );
       // RabbitMQ refuses the impostor's publish and closes its connection; it keeps retrying.
       await eventually(
-        () =>
-          (impostor.logs().match(/publish failed|connection (closed|lost)|not authori[sz]ed|refused/gi) ?? [])
-            .length >= 3,
+        () => (impostor.logs().match(/publish failed/g) ?? []).length >= 3,
         () => `the impostor's publishes were not refused:\n${impostor.logs().slice(-2000)}`,
       );
       expect(existsSync(hostDirectory(setup.rrdcached.baseDir, hostB))).toBe(false);
