@@ -20,14 +20,15 @@ import { PrivateVhost } from '../helpers/rabbitmq.js';
 import { type PrivateRrdcached, startRrdcached } from '../helpers/rrdcached.js';
 
 /**
- * How long a node stays down. The issue asks for a minute; 20 s covers the same ground (the
- * node is marked down within a few seconds, every other node's hosts go on being stored while it
- * is down, its own messages wait) in a third of the time.
+ * How long a node stays down: a minute, long enough for its messages to pile up unacknowledged
+ * while the other nodes' hosts go on being stored minute after minute.
  */
-const NODE_DOWN_MS = 20_000;
+const NODE_DOWN_MS = 60_000;
 const HOSTS = Array.from({ length: 9 }, (_, i) => `web${i + 1}`);
-/** Minute timestamps, the first an hour ago: no waiting for the wall clock. */
-const BASE = Math.floor(Date.now() / 1000 / 60) * 60 - 3600;
+/** Minute timestamps, the first two hours ago: no waiting for the wall clock. */
+const BASE = Math.floor(Date.now() / 1000 / 60) * 60 - 7200;
+/** More simulated minutes than a test publishes (one every second or two while a node is down). */
+const LAST_MINUTE = 110;
 const at = (minute: number) => BASE + minute * 60;
 
 function payload(host: string, minute: number): string {
@@ -74,7 +75,7 @@ describe('three storage nodes, two receivers, one serve', () => {
   const storedMinutes = async (host: string, node: string): Promise<number[]> => {
     const reader = readers.get(node) as RrdcachedClient;
     const file = path.relative('/d', rrdFilePath('/d', host, 'base', 'loadavg-1', 'gauge'));
-    const fetched = await reader.fetch(file, 'AVERAGE', at(0), at(40)).catch(() => undefined);
+    const fetched = await reader.fetch(file, 'AVERAGE', at(0), at(LAST_MINUTE)).catch(() => undefined);
     if (!fetched) return [];
     const value0 = HOSTS.indexOf(host) * 100;
     return fetched.rows
@@ -273,6 +274,7 @@ describe('three storage nodes, two receivers, one serve', () => {
     }
     const lastMinute = minute - 1;
     expect(lastMinute).toBeGreaterThan(8);
+    expect(lastMinute).toBeLessThanOrEqual(LAST_MINUTE);
     const list = await kurado(['storage', 'list']);
     expect(list.code).toBe(1);
     expect(list.output).toMatch(new RegExp(`${victimName}.*NO:`));
