@@ -11,6 +11,23 @@ import type {
   StoreBatch,
 } from '../../src/core/store/types.js';
 
+/** The report of a commit of `messages` messages that stored nothing worth counting. */
+export function emptyIngestReport(messages: number): IngestReport {
+  return {
+    messages,
+    values: 0,
+    meta: 0,
+    warnings: 0,
+    rejected: 0,
+    duplicates: 0,
+    created: 0,
+    failed: 0,
+    refused: 0,
+    newHosts: [],
+    lagSeconds: 0,
+  };
+}
+
 /**
  * In-memory stand-ins for the write path, for unit tests that must run in milliseconds: an RRD
  * writer that keeps each file's values and refuses one at or before the file's last (as rrdtool
@@ -174,20 +191,7 @@ export class FakeIngest {
     const failure = this.failures.shift();
     if (failure) throw failure;
     const deferred = [...messages.keys()].filter((index) => this.downHosts.has(messages[index]?.host ?? ''));
-    return {
-      ...(deferred.length > 0 ? { deferred } : {}),
-      messages: messages.length,
-      values: 0,
-      meta: 0,
-      warnings: 0,
-      rejected: 0,
-      duplicates: 0,
-      created: 0,
-      failed: 0,
-      refused: 0,
-      newHosts: [],
-      lagSeconds: 0,
-    };
+    return { ...emptyIngestReport(messages.length), ...(deferred.length > 0 ? { deferred } : {}) };
   }
 
   release(): void {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { delivery } from '../../../test/helpers/ingest-fakes.js';
+import { delivery, emptyIngestReport } from '../../../test/helpers/ingest-fakes.js';
 import type { InboundMessage, IngestReport } from './ingestor.js';
 import { CommitLanes, SLOW_MESSAGE_BYTES } from './lanes.js';
 
@@ -14,19 +14,7 @@ class ControlledIngest {
         hosts: messages.map((message) => message.host),
         finish: () => {
           for (const message of messages) if (message.host !== undefined) this.known.add(message.host);
-          resolve({
-            messages: messages.length,
-            values: 0,
-            meta: 0,
-            warnings: 0,
-            rejected: 0,
-            duplicates: 0,
-            created: 0,
-            failed: 0,
-            refused: 0,
-            newHosts: [],
-            lagSeconds: 0,
-          });
+          resolve(emptyIngestReport(messages.length));
         },
       });
     });

@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { emptyIngestReport } from '../../../test/helpers/ingest-fakes.js';
 import type { Fetcher } from '../../pull/types.js';
 import { FetchError } from '../../pull/types.js';
 import { type InboundMessage, Ingestor, type IngestReport } from '../ingest/ingestor.js';
@@ -305,19 +306,7 @@ class ControlledIngestor {
 
   /** Let the oldest commit succeed. */
   finishOne(): void {
-    const report: IngestReport = {
-      messages: 0,
-      values: 0,
-      meta: 0,
-      warnings: 0,
-      rejected: 0,
-      duplicates: 0,
-      created: 0,
-      failed: 0,
-      refused: 0,
-      newHosts: [],
-      lagSeconds: 0,
-    };
+    const report = emptyIngestReport(0);
     this.waiting.shift()?.resolve(report);
   }
 
@@ -327,19 +316,7 @@ class ControlledIngestor {
     while (this.waiting.length > 0) this.finishOne();
     this.ingest = async (messages) => {
       this.batches.push([...messages]);
-      return {
-        messages: messages.length,
-        values: 0,
-        meta: 0,
-        warnings: 0,
-        rejected: 0,
-        duplicates: 0,
-        created: 0,
-        failed: 0,
-        refused: 0,
-        newHosts: [],
-        lagSeconds: 0,
-      };
+      return emptyIngestReport(messages.length);
     };
   }
 }
