@@ -1,18 +1,5 @@
+import { CPU_COLUMNS } from '../../src/core/protocol/index.js';
 import { type BaseMetric, type Collector, counter, SourceFormatError } from './types.js';
-
-/** The ten `/proc/stat` cpu columns in kernel order; older kernels print fewer (2.6.32: 8 or 9). */
-export const CPU_COLUMNS = [
-  'user',
-  'nice',
-  'system',
-  'idle',
-  'iowait',
-  'irq',
-  'softirq',
-  'steal',
-  'guest',
-  'guest-nice',
-] as const;
 
 /**
  * The aggregate `cpu ` line of /proc/stat as ten derive metrics `cpu-<column>` (USER_HZ ticks).

@@ -1,4 +1,5 @@
 import { pluginName } from '../graphs/graphs.js';
+import { CPU_COLUMNS } from '../protocol/index.js';
 import type { HostRecord, LatestValuesRow, MetricValues } from '../store/types.js';
 import { FRESH_SECONDS, metricRate } from './summary.js';
 
@@ -41,19 +42,6 @@ function sumOf(
   return total;
 }
 
-const CPU_STATES = [
-  'user',
-  'nice',
-  'system',
-  'idle',
-  'iowait',
-  'irq',
-  'softirq',
-  'steal',
-  'guest',
-  'guest-nice',
-];
-
 export const RANKING_METRICS: readonly RankingMetric[] = [
   {
     key: 'load',
@@ -72,7 +60,7 @@ export const RANKING_METRICS: readonly RankingMetric[] = [
     value(latest, previous, since) {
       let total = 0;
       let idle = 0;
-      for (const state of CPU_STATES) {
+      for (const state of CPU_COLUMNS) {
         const metric = `cpu-${state}.derive`;
         const sample = fresh(latest, metric, since);
         const rate = sample && metricRate(metric, sample, previous);
