@@ -201,8 +201,7 @@ export class Ingestor {
         }
       }
       updates.push({ path, type: parsedKey.type, timestamp, value });
-      if (value !== null)
-        latest.note(host, parsedKey.plugin, parsedKey.name, parsedKey.type, value, timestamp);
+      if (value !== null) latest.note(host, parsedKey.plugin, parsedKey.metric, value, timestamp);
       if (host !== messageHost && this.storage) {
         const relayed = relayedHosts.get(messageIndex);
         if (relayed) relayed.add(host);
@@ -534,7 +533,8 @@ class LatestValuesCollector {
   private readonly entries = new Map<string, LatestValues & { count: number }>();
   private last: (LatestValues & { count: number }) | undefined;
 
-  note(host: string, plugin: string, name: string, type: string, value: number, timestamp: number): void {
+  /** `metric` is `<name>.<type>`, as the parsed key carries it. */
+  note(host: string, plugin: string, metric: string, value: number, timestamp: number): void {
     let entry = this.last;
     if (entry === undefined || entry.host !== host || entry.plugin !== plugin) {
       const key = `${host}\u0000${plugin}`;
@@ -545,7 +545,6 @@ class LatestValuesCollector {
       }
       this.last = entry;
     }
-    const metric = `${name}.${type}`;
     const before = entry.values[metric];
     if (before === undefined) {
       if (entry.count >= MAX_LATEST_VALUES_PER_PLUGIN) return;

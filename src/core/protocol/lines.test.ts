@@ -171,6 +171,7 @@ describe('parseMessage line handling', () => {
       kind: 'metrics',
       name: 'busy',
       type: 'gauge',
+      metric: 'busy.gauge',
     });
     expect(parseKey('%2e%2e.metrics.x.gauge')).toMatch(/plugin name/);
   });

@@ -49,6 +49,8 @@ export interface ParsedKey {
   kind: Kind;
   name: string;
   type?: DsType;
+  /** `<name>.<type>` of a metric key, built once per distinct key (latest values are kept by it). */
+  metric?: string;
 }
 
 /**
@@ -83,7 +85,9 @@ export function parseKey(key: string): ParsedKey | string {
   }
   const nameProblem = metricNameProblem(rest);
   if (nameProblem) return `${nameProblem} in key "${printable(key)}"`;
-  return type ? { plugin, kind: kind as Kind, name: rest, type } : { plugin, kind: kind as Kind, name: rest };
+  return type
+    ? { plugin, kind: kind as Kind, name: rest, type, metric: `${rest}.${type}` }
+    : { plugin, kind: kind as Kind, name: rest };
 }
 
 /** Why `name` is no acceptable metric/meta/warn name, or undefined. */
@@ -155,7 +159,7 @@ function unescapePlugin(raw: string): string {
 }
 
 /** A metric key once checked: its type is known. */
-export type MetricKey = ParsedKey & { kind: 'metrics'; type: DsType };
+export type MetricKey = ParsedKey & { kind: 'metrics'; type: DsType; metric: string };
 
 /**
  * Receives each accepted metric line. The ingest hot path turns it straight into an RRD update,
